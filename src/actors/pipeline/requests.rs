@@ -1,0 +1,145 @@
+//! Requests the Pipeline answers: record a capture, queue a rendition, delete an item.
+
+use ractor::ActorRef;
+
+use super::{PipelineMsg, PipelineState};
+use crate::actors::metrics::{JobOutcome, MetricsMsg};
+use crate::actors::storage::{FileKind, StorageMsg};
+use crate::context::ItemChange;
+use crate::db::DbError;
+use crate::db::items::{self, CaptureRecord, NewCapture};
+use crate::db::renditions::{self, TranscodeRequest};
+use crate::domain::{ErrorCode, ItemId, ItemStatus, JobError, Quality, Stage};
+
+impl PipelineState {
+    fn refuse_while_stopping(&self) -> Result<(), JobError> {
+        if self.draining || self.ctx.is_shutting_down() {
+            Err(JobError::new(
+                ErrorCode::ShuttingDown,
+                "the service is shutting down",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn database_unavailable(&self, what: &str, e: DbError) -> JobError {
+        tracing::error!(error = %e, "cannot {what}");
+        JobError::new(
+            ErrorCode::Unavailable,
+            "the database is not available; try again",
+        )
+    }
+
+    pub(super) async fn capture(&self, request: &NewCapture) -> Result<CaptureRecord, JobError> {
+        self.refuse_while_stopping()?;
+        items::insert_capture(&self.ctx.db, request)
+            .await
+            .map_err(|e| self.database_unavailable("record a capture", e))
+    }
+
+    pub(super) async fn transcode(
+        &self,
+        item: ItemId,
+        quality: Quality,
+    ) -> Result<TranscodeRequest, JobError> {
+        self.refuse_while_stopping()?;
+        renditions::request_transcode(
+            &self.ctx.db,
+            item,
+            quality,
+            self.ctx.settings.queue.max_attempts,
+        )
+        .await
+        .map_err(|e| match e {
+            // The item was deleted between the caller's check and this insert.
+            DbError::Sqlx(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                JobError::new(ErrorCode::NotFound, format!("no item {item}"))
+            }
+            other => self.database_unavailable("queue a transcode", other),
+        })
+    }
+
+    /// Deletes an item: its running work is cancelled (processes killed, work dirs removed by
+    /// the actors that ran them), its rows go, then its files. `false` when there is no such
+    /// item.
+    pub(super) async fn delete(
+        &mut self,
+        myself: &ActorRef<PipelineMsg>,
+        item: ItemId,
+    ) -> Result<bool, JobError> {
+        let mut pending_files = Vec::new();
+        for lease in self.in_flight.of_item(item) {
+            let Some(running) = self.take_running(myself, &lease) else {
+                continue;
+            };
+            self.cancel_work(&running);
+            // A rendition still being made has no row yet, but may have a file soon.
+            if let Some(quality) = running.quality {
+                pending_files.push((running.item.paths.rendition(quality), FileKind::Rendition));
+            }
+            if running.stage == Stage::Finalize {
+                // No tool runs in a commit; its leftovers are for Storage to clear.
+                let _ = self
+                    .ctx
+                    .storage
+                    .send(StorageMsg::DiscardWorkDir(running.work_dir.clone()));
+            }
+            tracing::info!(job = %lease.job, %item, "cancelled: the item is being deleted");
+            self.ctx.observe(MetricsMsg::JobFinished {
+                kind: running.job.kind,
+                quality: running.quality,
+                outcome: JobOutcome::Cancelled,
+                code: None,
+            });
+            self.slot_freed(myself);
+        }
+
+        let deleted = items::delete(&self.ctx.db, item)
+            .await
+            .map_err(|e| self.database_unavailable("delete an item", e))?;
+        let Some(deleted) = deleted else {
+            return Ok(false);
+        };
+        self.ctx.served.forget_item(item);
+        let p = &deleted.item.paths;
+        // Files shared with an item of the same content stay until the last one goes.
+        let mut files = if deleted.files_shared {
+            Vec::new()
+        } else {
+            vec![
+                (p.video.clone(), FileKind::Video),
+                (p.thumb_small.clone(), FileKind::Thumbnail),
+                (p.thumb_medium.clone(), FileKind::Thumbnail),
+                (p.thumb_large.clone(), FileKind::Thumbnail),
+            ]
+        };
+        files.extend(
+            deleted
+                .renditions
+                .iter()
+                .map(|r| (r.path.clone(), FileKind::Rendition)),
+        );
+        files.extend(pending_files);
+        // The rows are gone, so nothing serves the item any more; the files follow without
+        // holding up the Pipeline (Storage may be busy committing). If Storage is down they
+        // stay behind as orphans for the sweep.
+        if self
+            .ctx
+            .storage
+            .send(StorageMsg::DeleteFiles { files })
+            .is_err()
+        {
+            tracing::error!(%item, "storage unavailable; the deleted item's files stay behind as orphans");
+        }
+        let error = JobError::new(ErrorCode::Cancelled, "the item was deleted");
+        self.ctx.publish(
+            item,
+            ItemChange::Status {
+                status: ItemStatus::Cancelled,
+                error: Some(error),
+            },
+        );
+        Ok(true)
+    }
+}

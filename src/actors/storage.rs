@@ -1,0 +1,392 @@
+//! StorageActor: the only writer of the final media tree, and its accountant.
+//!
+//! It moves a finished job's files into place with the finalize protocol (fsync, rename,
+//! fsync directory), deletes the files of deleted items, removes work directories, and keeps
+//! the bytes and counts by kind that `/api/storage/stats` reports: loaded from the database at
+//! start, updated by every commit and delete, re-read from the database periodically so it
+//! never drifts, with temp space measured on the same timer rather than per request.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio_util::task::AbortOnDropHandle;
+
+use super::metrics::{CleanupOperation, CleanupStatus, MetricsMsg};
+use super::pipeline::PipelineMsg;
+use crate::context::AppContext;
+use crate::db::items::{self, StoredUsage, Tally};
+use crate::db::jobs::Lease;
+use crate::domain::{ErrorCode, JobError};
+use crate::storage;
+use crate::storage::sweep::{self, InUse, SweepReport, SweepRules};
+
+/// How often totals are re-read from the database and temp is measured.
+const REFRESH: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Video,
+    Thumbnail,
+    Rendition,
+}
+
+/// A work file and where it goes in the tree.
+#[derive(Debug, Clone)]
+pub struct CommitFile {
+    pub source: PathBuf,
+    pub relative: String,
+    pub kind: FileKind,
+}
+
+/// Bytes and counts by kind, and the disk they live on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    pub stored: StoredUsage,
+    pub temp: Tally,
+    pub disk_total_bytes: u64,
+    pub disk_free_bytes: u64,
+}
+
+#[derive(Debug)]
+pub enum StorageMsg {
+    /// Move files into the tree; the Pipeline hears back through `PipelineMsg::Committed`.
+    Commit {
+        lease: Lease,
+        files: Vec<CommitFile>,
+    },
+    /// Remove an attempt's work directory.
+    DiscardWorkDir(PathBuf),
+    /// Remove a deleted item's files (relative paths).
+    DeleteFiles {
+        files: Vec<(String, FileKind)>,
+    },
+    Stats(RpcReplyPort<StorageStats>),
+    Refresh,
+    /// Reconcile the tree with the database (see `storage::sweep`); the report goes to the
+    /// reply port when there is one (`POST /api/storage/cleanup`), otherwise to the logs.
+    Sweep(Option<RpcReplyPort<Result<SweepReport, String>>>),
+}
+
+pub struct StorageState {
+    ctx: Arc<AppContext>,
+    stored: StoredUsage,
+    temp: Tally,
+    _ticker: AbortOnDropHandle<()>,
+    _sweeper: Option<AbortOnDropHandle<()>>,
+}
+
+impl StorageState {
+    fn tally(&mut self, kind: FileKind) -> &mut Tally {
+        match kind {
+            FileKind::Video => &mut self.stored.videos,
+            FileKind::Thumbnail => &mut self.stored.thumbnails,
+            FileKind::Rendition => &mut self.stored.renditions,
+        }
+    }
+}
+
+pub struct StorageActor;
+
+impl Actor for StorageActor {
+    type Msg = StorageMsg;
+    type State = StorageState;
+    type Arguments = Arc<AppContext>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        ctx: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let stored = items::stored_usage(&ctx.db).await?;
+        let temp = measure(ctx.media.processing_dir()).await;
+        let ticker = myself.send_interval(REFRESH, || StorageMsg::Refresh);
+        let every = ctx.settings.storage.sweep_interval_secs;
+        let sweeper = (every > 0).then(|| {
+            // The first sweep soon after start (FS-03: a crash is when leftovers appear).
+            myself.send_after(Duration::from_secs(30), || StorageMsg::Sweep(None));
+            AbortOnDropHandle::new(
+                myself.send_interval(Duration::from_secs(every), || StorageMsg::Sweep(None)),
+            )
+        });
+        ctx.storage.set(myself);
+        Ok(StorageState {
+            ctx,
+            stored,
+            temp,
+            _ticker: AbortOnDropHandle::new(ticker),
+            _sweeper: sweeper,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            StorageMsg::Commit { lease, files } => {
+                let media = state.ctx.media.clone();
+                let moved = files.clone();
+                // A zombie attempt (one whose job another process took over) must not rename
+                // its files over the finished ones: check the lease right before the rename.
+                // The remaining window is the few milliseconds between this check and it.
+                let held = crate::db::jobs::holds(&state.ctx.db, &lease).await;
+                let result = match held {
+                    Ok(true) => tokio::task::spawn_blocking(move || commit(&media, &moved))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(JobError::new(
+                                ErrorCode::Internal,
+                                format!("commit task failed: {e}"),
+                            ))
+                        }),
+                    Ok(false) => Err(JobError::new(
+                        ErrorCode::WorkerLost,
+                        "this attempt lost its job to another worker; its files were not stored",
+                    )),
+                    Err(e) => Err(JobError::new(
+                        ErrorCode::Unavailable,
+                        format!("cannot check the job before storing its files: {e}"),
+                    )),
+                };
+                if let Ok(sizes) = &result {
+                    for (file, bytes) in files.iter().zip(sizes) {
+                        let tally = state.tally(file.kind);
+                        tally.files += 1;
+                        tally.bytes += bytes;
+                    }
+                }
+                if state
+                    .ctx
+                    .pipeline
+                    .send(PipelineMsg::Committed {
+                        lease,
+                        result: result.map(drop),
+                    })
+                    .is_err()
+                {
+                    // The Pipeline is restarting; it re-reads running jobs from the database,
+                    // so this attempt is retried and its files are written again.
+                    tracing::warn!("pipeline unavailable to receive a commit result");
+                }
+            }
+            StorageMsg::DiscardWorkDir(dir) => {
+                let removed =
+                    tokio::task::spawn_blocking(move || storage::remove_work_dir(&dir)).await;
+                let status = match removed {
+                    Ok(Ok(())) => CleanupStatus::Removed,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot remove a work directory; the sweep will retry");
+                        CleanupStatus::Failed
+                    }
+                    Err(_) => CleanupStatus::Failed,
+                };
+                state.ctx.observe(MetricsMsg::Cleanup {
+                    operation: CleanupOperation::Temp,
+                    status,
+                    count: 1,
+                });
+            }
+            StorageMsg::Sweep(reply) => {
+                let report = run_sweep(&state.ctx).await;
+                if let Ok(report) = &report {
+                    state.temp = measure(state.ctx.media.processing_dir()).await;
+                    if report.orphans.done > 0 || report.temp.done > 0 {
+                        tracing::info!(
+                            temp = report.temp.done,
+                            resume = report.resume.done,
+                            orphans = report.orphans.done,
+                            purged = report.quarantine_purged.done,
+                            "storage sweep"
+                        );
+                    }
+                }
+                if let Err(e) = &report {
+                    tracing::warn!(error = %e, "storage sweep skipped");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(report);
+                }
+            }
+            StorageMsg::DeleteFiles { files } => {
+                let media = state.ctx.media.clone();
+                let targets = files.clone();
+                match tokio::task::spawn_blocking(move || remove_files(&media, &targets)).await {
+                    Ok(Ok(sizes)) => {
+                        for ((_, kind), bytes) in files.iter().zip(sizes) {
+                            if let Some(bytes) = bytes {
+                                let tally = state.tally(*kind);
+                                tally.files = tally.files.saturating_sub(1);
+                                tally.bytes = tally.bytes.saturating_sub(bytes);
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot remove a deleted item's files; they stay as orphans")
+                    }
+                    Err(e) => tracing::error!(error = %e, "file removal task failed"),
+                }
+            }
+            StorageMsg::Stats(reply) => {
+                let root = state.ctx.media.path().to_path_buf();
+                let (total, free) = tokio::task::spawn_blocking(move || {
+                    storage::disk_space(&root).unwrap_or((0, 0))
+                })
+                .await
+                .unwrap_or((0, 0));
+                let _ = reply.send(StorageStats {
+                    stored: state.stored,
+                    temp: state.temp,
+                    disk_total_bytes: total,
+                    disk_free_bytes: free,
+                });
+            }
+            StorageMsg::Refresh => {
+                match items::stored_usage(&state.ctx.db).await {
+                    Ok(stored) => state.stored = stored,
+                    Err(e) => tracing::warn!(error = %e, "cannot re-read storage totals"),
+                }
+                state.temp = measure(state.ctx.media.processing_dir()).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.ctx.storage.clear();
+        Ok(())
+    }
+}
+
+/// Reads what is in use, sweeps on the blocking pool, and counts what was done.
+async fn run_sweep(ctx: &AppContext) -> Result<SweepReport, String> {
+    use crate::db::{housekeeping, jobs};
+    let db_error = |e: crate::db::DbError| format!("cannot read the database: {e}");
+    // Read in this order: a file committed after `referenced` was read is younger than the
+    // minimum age anyway.
+    let in_use = InUse {
+        running_attempts: housekeeping::running_attempts(&ctx.db)
+            .await
+            .map_err(db_error)?,
+        unfinished_jobs: jobs::unfinished(&ctx.db)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .collect(),
+        referenced: housekeeping::referenced_paths(&ctx.db)
+            .await
+            .map_err(db_error)?,
+    };
+    let settings = &ctx.settings.storage;
+    let rules = SweepRules {
+        min_age: Duration::from_secs(settings.sweep_min_age_secs),
+        quarantine_retention: (settings.quarantine_days > 0)
+            .then(|| Duration::from_secs(settings.quarantine_days * 24 * 3600)),
+    };
+    let media = ctx.media.clone();
+    let report = tokio::task::spawn_blocking(move || sweep::sweep(&media, &in_use, &rules))
+        .await
+        .map_err(|e| format!("the sweep task failed: {e}"))?;
+    for (operation, count) in [
+        (CleanupOperation::Temp, report.temp),
+        (CleanupOperation::Resume, report.resume),
+        (CleanupOperation::Orphan, report.orphans),
+        (CleanupOperation::QuarantinePurge, report.quarantine_purged),
+    ] {
+        for (status, n) in [
+            (operation.done(), count.done),
+            (CleanupStatus::Failed, count.failed),
+        ] {
+            if n > 0 {
+                ctx.observe(MetricsMsg::Cleanup {
+                    operation,
+                    status,
+                    count: n,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Moves each file into place; returns their sizes.
+fn commit(media: &storage::MediaRoot, files: &[CommitFile]) -> Result<Vec<u64>, JobError> {
+    files
+        .iter()
+        .map(|file| {
+            let dest = media.resolve(&file.relative).ok_or_else(|| {
+                JobError::new(
+                    ErrorCode::Internal,
+                    format!("refusing unsafe destination path {}", file.relative),
+                )
+            })?;
+            let bytes = std::fs::metadata(&file.source)
+                .map_err(|e| {
+                    storage::io_job_error(&format!("cannot read {}", file.source.display()), &e)
+                })?
+                .len();
+            storage::finalize(&file.source, &dest).map_err(|e| {
+                storage::io_job_error(&format!("cannot store {}", file.relative), &e)
+            })?;
+            Ok(bytes)
+        })
+        .collect()
+}
+
+/// Removes files; returns the size of each one that existed.
+fn remove_files(
+    media: &storage::MediaRoot,
+    files: &[(String, FileKind)],
+) -> std::io::Result<Vec<Option<u64>>> {
+    files
+        .iter()
+        .map(|(relative, _)| {
+            let Some(path) = media.resolve(relative) else {
+                return Ok(None);
+            };
+            let size = match std::fs::symlink_metadata(&path) {
+                Ok(meta) => meta.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            match std::fs::remove_file(&path) {
+                Ok(()) => Ok(Some(size)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .collect()
+}
+
+/// Files and bytes under the work area (small: a few attempts at a time).
+async fn measure(dir: PathBuf) -> Tally {
+    tokio::task::spawn_blocking(move || {
+        let mut tally = Tally::default();
+        walk(&dir, 0, &mut tally);
+        tally
+    })
+    .await
+    .unwrap_or_default()
+}
+
+fn walk(dir: &Path, depth: u8, tally: &mut Tally) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() && depth < 3 {
+            walk(&entry.path(), depth + 1, tally);
+        } else if meta.is_file() {
+            tally.files += 1;
+            tally.bytes += meta.len();
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! One running app: opens storage and the database, recovers, and starts the actor tree.
+//!
+//! `main` runs one; tests run many side by side in one process (each with its own database,
+//! media root, port and metrics registry).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use tokio::task::JoinHandle;
+
+use crate::actors::root::{RootArgs, RootMsg, RootSupervisor};
+use crate::clock;
+use crate::context::AppContext;
+use crate::db::{self, Db};
+use crate::domain::ssrf::EgressPolicy;
+use crate::settings::{Settings, SettingsError};
+use crate::storage::{self, MediaRoot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("media root {path}: {source}")]
+    Storage {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] db::DbError),
+    #[error(
+        "refusing to serve the API on {0} without security.api_tokens: only loopback addresses may be used without authentication"
+    )]
+    Unauthenticated(SocketAddr),
+    #[error("the API listener: {0}")]
+    Listener(std::io::Error),
+    #[error("cannot listen for metrics on {0} (server.metrics_listen): {1}")]
+    MetricsListener(SocketAddr, std::io::Error),
+    #[error("the actor system failed to start: {0}")]
+    Actors(String),
+    #[error(
+        "another prsnl process runs as instance '{0}' on the same database; give each process its own server.instance_id"
+    )]
+    InstanceInUse(String),
+}
+
+/// One running process per (instance name, database): two would each take the other's
+/// running jobs for orphans. Held for the app's life, released when the process ends.
+fn lock_instance(
+    owner: &str,
+    database_url: &str,
+) -> Result<nix::fcntl::Flock<std::fs::File>, StartError> {
+    use sha2::Digest;
+    let key = hex::encode(&sha2::Sha256::digest(format!("{owner}\n{database_url}"))[..12]);
+    let path = std::env::temp_dir().join(format!("prsnl-instance-{key}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StartError::Storage {
+            path: path.display().to_string(),
+            source,
+        })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| StartError::InstanceInUse(owner.to_string()))
+}
+
+/// The start-up sweeps ran before the metrics existed; their counts are recorded now.
+fn record_startup_sweeps(ctx: &AppContext, work_dirs: usize, resumes: usize) {
+    use crate::metrics::{CleanupOperation, CleanupStatus};
+    for (operation, count) in [
+        (CleanupOperation::Temp, work_dirs),
+        (CleanupOperation::Resume, resumes),
+    ] {
+        ctx.metrics
+            .families
+            .cleanups
+            .with_label_values(&[operation.as_str(), CleanupStatus::Removed.as_str()])
+            .inc_by(count as u64);
+    }
+}
+
+/// How to start an app beyond its settings.
+#[derive(Default)]
+pub struct StartOptions {
+    /// The bound API socket; without one the app runs with no API (standalone CLI capture).
+    pub listener: Option<std::net::TcpListener>,
+    /// This process's name in job leases; defaults to `server.instance_id` (or the host name).
+    pub lease_owner: Option<String>,
+}
+
+/// How the actor tree ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// A requested shutdown.
+    Clean,
+    /// The root supervisor gave up (a child kept failing past its restart budget).
+    Failed,
+}
+
+pub struct App {
+    _instance_lock: nix::fcntl::Flock<std::fs::File>,
+    ctx: Arc<AppContext>,
+    root: ActorRef<RootMsg>,
+    root_task: JoinHandle<()>,
+    addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl App {
+    pub async fn start(settings: Settings, options: StartOptions) -> Result<App, StartError> {
+        settings.validate()?;
+        crate::net::install_tls_provider();
+        tracing::info!(
+            database = %settings.database.redacted_url(),
+            media_root = %settings.storage.media_root.display(),
+            api_tokens = settings.security.api_tokens.len(),
+            ssrf_allow = settings.security.ssrf_allow.len(),
+            "starting PRSNL vault {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        let storage_error = |source| StartError::Storage {
+            path: settings.storage.media_root.display().to_string(),
+            source,
+        };
+        let media = MediaRoot::open(&settings.storage.media_root).map_err(storage_error)?;
+        let database = Db::connect(&settings.database).await?;
+        database.migrate().await?;
+        let lease_owner = options
+            .lease_owner
+            .unwrap_or_else(|| settings.instance_id());
+        let instance_lock = lock_instance(&lease_owner, settings.database.url.expose())?;
+
+        // Work dirs of an earlier boot are garbage, except those of jobs another live
+        // instance is running (instances sharing a PostgreSQL queue may share media_root).
+        let keep: HashSet<String> =
+            db::jobs::running_elsewhere(&database, &lease_owner, clock::now_ms())
+                .await?
+                .into_iter()
+                .collect();
+        let swept = storage::sweep_processing(&media, &keep).map_err(storage_error)?;
+        if swept > 0 {
+            tracing::info!(swept, "removed leftover work directories of an earlier run");
+        }
+        let unfinished: HashSet<String> =
+            db::jobs::unfinished(&database).await?.into_iter().collect();
+        let resumes_dropped = storage::sweep_resume(&media, &unfinished).map_err(storage_error)?;
+
+        let mut policy = EgressPolicy::new(settings.ssrf_allow_rules()?);
+        for rule in policy.allow_rules() {
+            tracing::warn!(%rule, "security.ssrf_allow: captures may reach this non-public address");
+        }
+        let addr = match &options.listener {
+            Some(listener) => Some(listener.local_addr().map_err(StartError::Listener)?),
+            None => None,
+        };
+        if let Some(addr) = addr {
+            if settings.security.api_tokens.is_empty() && !addr.ip().is_loopback() {
+                return Err(StartError::Unauthenticated(addr));
+            }
+            policy.deny_own_port(addr.port());
+        }
+        // The metrics listener goes with the API: a standalone CLI capture serves neither.
+        let metrics_listener = match settings.metrics_listen_addr()? {
+            Some(wanted) if options.listener.is_some() => Some(
+                std::net::TcpListener::bind(wanted)
+                    .map_err(|e| StartError::MetricsListener(wanted, e))?,
+            ),
+            _ => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(listener) => {
+                let bound = listener.local_addr().map_err(StartError::Listener)?;
+                policy.deny_own_port(bound.port());
+                Some(bound)
+            }
+            None => None,
+        };
+
+        let ctx = Arc::new(AppContext::new(
+            settings,
+            database,
+            media,
+            policy,
+            lease_owner,
+        ));
+        record_startup_sweeps(&ctx, swept, resumes_dropped);
+        let args = RootArgs {
+            ctx: Arc::clone(&ctx),
+            listener: options.listener.map(Arc::new),
+            metrics_listener: metrics_listener.map(Arc::new),
+        };
+        let (root, root_task) = Actor::spawn(None, RootSupervisor, args)
+            .await
+            .map_err(|e| StartError::Actors(e.to_string()))?;
+        Ok(App {
+            _instance_lock: instance_lock,
+            ctx,
+            root,
+            root_task,
+            addr,
+            metrics_addr,
+        })
+    }
+
+    /// The separate metrics address (`server.metrics_listen`), when one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The API address, when the app serves one.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    pub fn context(&self) -> &Arc<AppContext> {
+        &self.ctx
+    }
+
+    /// Waits until the actor tree ends by itself (a failure past every restart budget).
+    pub async fn wait(&mut self) -> Exit {
+        let _ = (&mut self.root_task).await;
+        if self.ctx.is_shutting_down() {
+            Exit::Clean
+        } else {
+            Exit::Failed
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, let running jobs finish within the grace period,
+    /// re-queue the rest without charging them an attempt, stop every actor.
+    pub async fn shutdown(mut self) -> Exit {
+        let grace = Duration::from_secs(self.ctx.settings.server.shutdown_grace_secs);
+        if !self.root_task.is_finished() {
+            let acknowledged = self
+                .root
+                .call(RootMsg::Shutdown, Some(grace * 2 + Duration::from_secs(30)))
+                .await;
+            if acknowledged.is_err() {
+                tracing::warn!("the root supervisor did not acknowledge the shutdown; stopping it");
+                self.root.stop(Some("shutdown".into()));
+            }
+        }
+        let exit = self.wait().await;
+        self.ctx.db.close().await;
+        exit
+    }
+}

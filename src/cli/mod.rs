@@ -1,0 +1,118 @@
+//! The `prsnl` command line: `serve`, `capture`, `doctor`, `migrate`.
+
+mod capture;
+mod doctor;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::settings::{LogFormat, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "prsnl",
+    version,
+    about = "PRSNL vault: capture videos and keep them playable forever"
+)]
+pub struct Cli {
+    /// A TOML file whose keys override the defaults and PRSNL_* environment variables.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format (overrides log.format).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: API, queue, downloaders and processing.
+    Serve,
+    /// Capture one URL and follow it to the end, through a running server or on its own.
+    Capture {
+        url: String,
+        /// Base URL of a running server (default: the configured listen address if a server
+        /// answers there; otherwise the capture runs here, on the local database).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Bearer token for a server with security.api_tokens.
+        #[arg(long, env = "PRSNL_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Check the tools, the database and the media root; non-zero exit on a failed check.
+    Doctor,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// Runs the parsed command line; the exit code tells the shell how it went.
+pub fn run(cli: Cli) -> ExitCode {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("prsnl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(format) = cli.log_format {
+        settings.log.format = match format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    crate::telemetry::init(&settings.log);
+    crate::net::install_tls_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("prsnl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::run(settings).await,
+            Command::Capture { url, server, token } => {
+                capture::run(settings, &url, server, token).await
+            }
+            Command::Doctor => doctor::run(&settings).await,
+            Command::Migrate => migrate(&settings).await,
+        }
+    })
+}
+
+async fn migrate(settings: &Settings) -> ExitCode {
+    let result = async {
+        let db = crate::db::Db::connect(&settings.database).await?;
+        db.migrate().await?;
+        db.close().await;
+        Ok::<_, crate::db::DbError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            println!(
+                "database {} is up to date",
+                settings.database.redacted_url()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("prsnl migrate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

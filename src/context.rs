@@ -1,0 +1,183 @@
+//! `AppContext`: what every actor and handler of one running app shares.
+//!
+//! One per app, never global: tests run several apps in one process.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::actors::handle::Slot;
+use crate::actors::metrics::MetricsMsg;
+use crate::actors::pipeline::PipelineMsg;
+use crate::actors::storage::StorageMsg;
+use crate::db::Db;
+use crate::db::jobs::Claimant;
+use crate::domain::platform::HostMap;
+use crate::domain::ssrf::EgressPolicy;
+use crate::domain::{ItemId, ItemStatus, JobError, Progress};
+use crate::faults::Faults;
+use crate::media::ffmpeg::EncodeSettings;
+use crate::media::ffprobe::ProbeLimits;
+use crate::media::processing::ProcessingConfig;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::storage::MediaRoot;
+use crate::storage::served::ServedFiles;
+
+/// Something that happened to an item, for live followers (progress bars, event streams).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemEvent {
+    pub item: ItemId,
+    pub change: ItemChange,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemChange {
+    Progress(Progress),
+    Status {
+        status: ItemStatus,
+        error: Option<JobError>,
+    },
+}
+
+pub struct AppContext {
+    pub settings: Settings,
+    pub db: Db,
+    pub media: MediaRoot,
+    /// The address policy for captures, with this app's own ports closed.
+    pub policy: EgressPolicy,
+    /// This process's name in job leases (stable across restarts of the process).
+    pub lease_owner: String,
+    /// Unique per process start.
+    pub boot_id: String,
+    pub pipeline: Slot<PipelineMsg>,
+    pub storage: Slot<StorageMsg>,
+    pub metrics_actor: Slot<MetricsMsg>,
+    pub metrics: Metrics,
+    pub faults: Faults,
+    pub events: broadcast::Sender<ItemEvent>,
+    /// Completed files ready to stream (no database query or open(2) per request).
+    pub served: ServedFiles,
+    /// Extra hosts of each platform (from `platforms.*.extra_hosts`).
+    pub host_map: HostMap,
+    pub platform_health: PlatformHealth,
+    /// yt-dlp/ffmpeg/ffprobe versions for readiness (cached; probing them is slow).
+    pub tools: crate::media::tools::ToolProbe,
+    shutting_down: AtomicBool,
+}
+
+impl AppContext {
+    pub fn new(
+        settings: Settings,
+        db: Db,
+        media: MediaRoot,
+        policy: EgressPolicy,
+        lease_owner: String,
+    ) -> Self {
+        let host_map = settings.host_map();
+        let metrics = Metrics::new(settings.metrics.enabled);
+        Self {
+            settings,
+            db,
+            media,
+            policy,
+            lease_owner,
+            boot_id: uuid::Uuid::now_v7().to_string(),
+            pipeline: Slot::new("pipeline"),
+            storage: Slot::new("storage"),
+            metrics_actor: Slot::new("metrics"),
+            metrics,
+            faults: Faults::default(),
+            events: broadcast::channel(1024).0,
+            served: ServedFiles::new(256, Duration::from_secs(60)),
+            host_map,
+            platform_health: PlatformHealth::default(),
+            tools: crate::media::tools::ToolProbe::new(),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn claimant(&self) -> Claimant {
+        Claimant {
+            owner: self.lease_owner.clone(),
+            boot_id: self.boot_id.clone(),
+            lease: Duration::from_secs(self.settings.queue.lease_secs),
+        }
+    }
+
+    pub fn publish(&self, item: ItemId, change: ItemChange) {
+        // No subscriber is the normal case; the event is then simply dropped.
+        let _ = self.events.send(ItemEvent { item, change });
+    }
+
+    /// Hands an observation to the MetricsActor; metrics never hold up real work.
+    pub fn observe(&self, message: MetricsMsg) {
+        let _ = self.metrics_actor.send(message);
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn processing_config(&self) -> ProcessingConfig {
+        let p = &self.settings.processing;
+        let timeout = Duration::from_secs(p.timeout_secs);
+        ProcessingConfig {
+            ffmpeg: p.ffmpeg_path.clone(),
+            ffprobe: p.ffprobe_path.clone(),
+            limits: ProbeLimits {
+                max_width: p.max_width,
+                max_height: p.max_height,
+                max_duration_secs: p.max_duration_secs,
+            },
+            convert: EncodeSettings {
+                crf: p.crf,
+                preset: p.preset.clone(),
+                timeout,
+            },
+            compress: EncodeSettings {
+                crf: p.compress_crf,
+                preset: p.preset.clone(),
+                timeout,
+            },
+            compress_above_bytes: self.settings.storage.compress_above_mb * 1024 * 1024,
+            thumbnail_at: p.thumbnail_at,
+            probe_timeout: timeout.min(Duration::from_secs(120)),
+        }
+    }
+}
+
+/// What the platforms told us that an operator should see in readiness: for now, whether
+/// yt-dlp accepted each platform's cookies file.
+#[derive(Debug, Default)]
+pub struct PlatformHealth {
+    cookie_problems: std::sync::Mutex<std::collections::HashMap<crate::domain::Platform, String>>,
+}
+
+impl PlatformHealth {
+    /// Records the outcome of a run that used the platform's cookies (`None`: no complaint).
+    pub fn record_cookies(&self, platform: crate::domain::Platform, problem: Option<String>) {
+        let mut problems = self.cookie_problems.lock().expect("health lock");
+        match problem {
+            Some(problem) => {
+                problems.insert(platform, problem);
+            }
+            None => {
+                problems.remove(&platform);
+            }
+        }
+    }
+
+    pub fn cookie_problem(&self, platform: crate::domain::Platform) -> Option<String> {
+        self.cookie_problems
+            .lock()
+            .expect("health lock")
+            .get(&platform)
+            .cloned()
+    }
+}

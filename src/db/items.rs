@@ -1,0 +1,533 @@
+//! The `items` table: one row per captured video.
+
+use sqlx::FromRow;
+
+use super::{Db, DbError, Tx, on_pool, on_tx, to_i64, to_u64};
+use crate::clock;
+use crate::domain::layout::MediaPaths;
+use crate::domain::{
+    CaptureUrl, ErrorCode, ItemId, ItemStatus, JobError, JobId, JobKind, MediaInfo, Platform,
+    Progress, Source, Stage,
+};
+
+/// An item as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub id: ItemId,
+    pub owner: Option<String>,
+    pub source: Source,
+    pub source_url: Option<String>,
+    pub canonical_url: Option<String>,
+    pub platform: Platform,
+    pub platform_media_id: Option<String>,
+    pub status: ItemStatus,
+    /// Set while the item is being worked on.
+    pub progress: Option<Progress>,
+    /// Set when the item failed or was cancelled.
+    pub error: Option<JobError>,
+    pub title: Option<String>,
+    /// Set once completed.
+    pub media: Option<MediaInfo>,
+    pub size_bytes: Option<u64>,
+    pub thumbnails_bytes: Option<u64>,
+    pub sha256: Option<String>,
+    pub paths: MediaPaths,
+    /// Things a person should know (a download far below the announced resolution, say).
+    pub warnings: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct ItemRow {
+    id: String,
+    owner: Option<String>,
+    source: String,
+    source_url: Option<String>,
+    canonical_url: Option<String>,
+    platform: String,
+    platform_media_id: Option<String>,
+    status: String,
+    stage: Option<String>,
+    progress_percent: Option<f64>,
+    downloaded_bytes: Option<i64>,
+    total_bytes: Option<i64>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    title: Option<String>,
+    duration_seconds: Option<f64>,
+    width: Option<i64>,
+    height: Option<i64>,
+    video_codec: Option<String>,
+    audio_codec: Option<String>,
+    bitrate_bps: Option<i64>,
+    fps: Option<f64>,
+    container: Option<String>,
+    size_bytes: Option<i64>,
+    thumbnails_bytes: Option<i64>,
+    sha256: Option<String>,
+    warnings: Option<String>,
+    video_path: String,
+    thumb_small_path: String,
+    thumb_medium_path: String,
+    thumb_large_path: String,
+    created_at: i64,
+    updated_at: i64,
+    completed_at: Option<i64>,
+}
+
+impl TryFrom<ItemRow> for Item {
+    type Error = DbError;
+
+    fn try_from(row: ItemRow) -> Result<Self, DbError> {
+        let corrupt = |what: &str, value: &str| DbError::Corrupt(format!("item {what} '{value}'"));
+        let opt_u64 = |v: Option<i64>, what: &str| v.map(|v| to_u64(v, what)).transpose();
+        let progress = match row.stage.as_deref().and_then(Stage::parse) {
+            Some(stage) => Some(Progress {
+                stage,
+                percent: row.progress_percent,
+                downloaded_bytes: opt_u64(row.downloaded_bytes, "downloaded_bytes")?,
+                total_bytes: opt_u64(row.total_bytes, "total_bytes")?,
+            }),
+            None => None,
+        };
+        let media = match (row.width, row.height, row.video_codec, row.duration_seconds) {
+            (Some(w), Some(h), Some(video_codec), Some(duration_seconds)) => Some(MediaInfo {
+                duration_seconds,
+                width: u32::try_from(w).map_err(|_| corrupt("width", &w.to_string()))?,
+                height: u32::try_from(h).map_err(|_| corrupt("height", &h.to_string()))?,
+                video_codec,
+                audio_codec: row.audio_codec,
+                bitrate_bps: opt_u64(row.bitrate_bps, "bitrate")?,
+                fps: row.fps,
+                container: row.container.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Ok(Item {
+            id: ItemId::parse(&row.id).map_err(|_| corrupt("id", &row.id))?,
+            owner: row.owner,
+            source: Source::parse(&row.source).ok_or_else(|| corrupt("source", &row.source))?,
+            source_url: row.source_url,
+            canonical_url: row.canonical_url,
+            platform: Platform::parse(&row.platform)
+                .ok_or_else(|| corrupt("platform", &row.platform))?,
+            platform_media_id: row.platform_media_id,
+            status: ItemStatus::parse(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
+            progress,
+            error: row.error_code.map(|code| {
+                JobError::new(
+                    ErrorCode::parse(&code),
+                    row.error_message.unwrap_or_default(),
+                )
+            }),
+            title: row.title,
+            media,
+            size_bytes: opt_u64(row.size_bytes, "size")?,
+            thumbnails_bytes: opt_u64(row.thumbnails_bytes, "thumbnails size")?,
+            sha256: row.sha256,
+            paths: MediaPaths {
+                video: row.video_path,
+                thumb_small: row.thumb_small_path,
+                thumb_medium: row.thumb_medium_path,
+                thumb_large: row.thumb_large_path,
+            },
+            warnings: row
+                .warnings
+                .and_then(|w| serde_json::from_str(&w).ok())
+                .unwrap_or_default(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+/// A URL capture to record.
+#[derive(Debug, Clone)]
+pub struct NewCapture {
+    /// The canonical URL (the dedup key, and what is downloaded).
+    pub url: CaptureUrl,
+    /// What the user submitted.
+    pub source_url: String,
+    pub platform: Platform,
+    /// The platform's video id, when the URL carries one (the other dedup key).
+    pub platform_media_id: Option<String>,
+    pub source: Source,
+    pub owner: Option<String>,
+    pub max_attempts: u32,
+}
+
+/// What recording a capture did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureOutcome {
+    /// A new item and its capture job.
+    Created,
+    /// The URL was captured before (or is being captured): nothing new was stored.
+    Existing,
+    /// The URL's earlier capture had failed; the same item got a new capture job.
+    Requeued,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureRecord {
+    pub item: Item,
+    pub outcome: CaptureOutcome,
+    /// The job that will do the work, when one was created.
+    pub job: Option<JobId>,
+}
+
+// ON CONFLICT without a target: either dedup key (canonical URL, platform media id) may be
+// the one another transaction just took.
+const INSERT_ITEM: &str = "INSERT INTO items (id, owner, source, source_url, canonical_url, platform, \
+     platform_media_id, status, video_path, thumb_small_path, thumb_medium_path, thumb_large_path, \
+     created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $12, 'queued', $7, $8, $9, $10, $11, $11) \
+     ON CONFLICT DO NOTHING RETURNING id";
+
+/// Records a URL capture: a new item and job, or the existing item of the same video (same
+/// canonical URL, or same platform media id). Runs in one write transaction, so concurrent
+/// identical submissions create one item.
+pub async fn insert_capture(db: &Db, new: &NewCapture) -> Result<CaptureRecord, DbError> {
+    let now = clock::now_ms();
+    let id = ItemId::new();
+    let created = clock::datetime(now);
+    let paths = MediaPaths::for_item(id.as_uuid(), created);
+    let canonical = new.url.as_str();
+    let mut tx = db.begin_write().await?;
+    let earlier = same_video(&mut tx, new).await?;
+    let inserted: Option<String> = if earlier.is_some() {
+        None
+    } else {
+        on_tx!(&mut tx, conn => sqlx::query_scalar(INSERT_ITEM)
+        .bind(id.to_string())
+        .bind(new.owner.as_deref())
+        .bind(new.source.as_str())
+        .bind(&new.source_url)
+        .bind(canonical)
+        .bind(new.platform.as_str())
+        .bind(&paths.video)
+        .bind(&paths.thumb_small)
+        .bind(&paths.thumb_medium)
+        .bind(&paths.thumb_large)
+        .bind(now)
+        .bind(new.platform_media_id.as_deref())
+        .fetch_optional(conn)
+        .await)?
+    };
+
+    let (item_id, outcome, key) = if inserted.is_some() {
+        (id, CaptureOutcome::Created, format!("capture:{id}"))
+    } else {
+        // Known already, or another instance recorded it a moment ago (the insert then did
+        // nothing, and the row is visible now).
+        let existing = match earlier {
+            Some(item) => item,
+            None => same_video(&mut tx, new)
+                .await?
+                .ok_or_else(|| DbError::Corrupt("a conflicting capture vanished".into()))?,
+        };
+        // A resubmission of a failed capture is the user asking to try again.
+        let reopened: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+            "UPDATE items SET status = 'queued', stage = NULL, progress_percent = NULL, \
+             downloaded_bytes = NULL, total_bytes = NULL, error_code = NULL, error_message = NULL, \
+             updated_at = $2 WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING id")
+            .bind(existing.id.to_string())
+            .bind(now)
+            .fetch_optional(conn)
+            .await)?;
+        if reopened.is_none() {
+            tx.commit().await?;
+            return Ok(CaptureRecord {
+                item: existing,
+                outcome: CaptureOutcome::Existing,
+                job: None,
+            });
+        }
+        let retry_key = format!("capture:{}:{}", existing.id, JobId::new());
+        (existing.id, CaptureOutcome::Requeued, retry_key)
+    };
+
+    let job = super::jobs::insert(
+        &mut tx,
+        &super::jobs::NewJob {
+            kind: JobKind::Capture,
+            item_id,
+            platform: Some(new.platform),
+            max_attempts: new.max_attempts,
+            idempotency_key: key,
+            run_after: now,
+            payload: None,
+        },
+    )
+    .await?;
+    let item = get_in(&mut tx, item_id).await?.ok_or_else(|| {
+        DbError::Corrupt(format!(
+            "item {item_id} vanished inside its own transaction"
+        ))
+    })?;
+    tx.commit().await?;
+    Ok(CaptureRecord {
+        item,
+        outcome,
+        job: Some(job),
+    })
+}
+
+/// The item of the same video: same canonical URL, or same platform media id.
+async fn same_video(tx: &mut Tx, new: &NewCapture) -> Result<Option<Item>, DbError> {
+    let row: Option<ItemRow> = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT * FROM items WHERE canonical_url = $1 \
+         OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3) \
+         ORDER BY id LIMIT 1")
+        .bind(new.url.as_str())
+        .bind(new.platform.as_str())
+        .bind(new.platform_media_id.as_deref())
+        .fetch_optional(conn)
+        .await)?;
+    row.map(Item::try_from).transpose()
+}
+
+async fn get_in(tx: &mut Tx, id: ItemId) -> Result<Option<Item>, DbError> {
+    let row: Option<ItemRow> = on_tx!(tx, conn => sqlx::query_as("SELECT * FROM items WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await)?;
+    row.map(Item::try_from).transpose()
+}
+
+pub async fn get(db: &Db, id: ItemId) -> Result<Option<Item>, DbError> {
+    let row: Option<ItemRow> = on_pool!(db, pool => sqlx::query_as("SELECT * FROM items WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await)?;
+    row.map(Item::try_from).transpose()
+}
+
+/// Filters of the item listing. `before` is the keyset cursor: ids sort by creation time, so
+/// "older than this id" pages stably while new items arrive.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<ItemStatus>,
+    pub platform: Option<Platform>,
+    pub before: Option<ItemId>,
+    pub limit: u32,
+}
+
+/// Items newest first.
+pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Item>, DbError> {
+    let rows: Vec<ItemRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT * FROM items WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR platform = $2) \
+         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4")
+        .bind(filter.status.map(ItemStatus::as_str))
+        .bind(filter.platform.map(Platform::as_str))
+        .bind(filter.before.map(|id| id.to_string()))
+        .bind(i64::from(filter.limit))
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter().map(Item::try_from).collect()
+}
+
+/// Records the stage and progress of a running item (its status follows from the stage).
+pub async fn set_progress(db: &Db, id: ItemId, progress: &Progress) -> Result<(), DbError> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE items SET status = $2, stage = $3, progress_percent = $4, downloaded_bytes = $5, \
+         total_bytes = $6, updated_at = $7 \
+         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')")
+        .bind(id.to_string())
+        .bind(progress.stage.item_status().as_str())
+        .bind(progress.stage.as_str())
+        .bind(progress.percent)
+        .bind(progress.downloaded_bytes.map(to_i64))
+        .bind(progress.total_bytes.map(to_i64))
+        .bind(clock::now_ms())
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    tx.commit().await
+}
+
+/// The finished item's facts, written in the same transaction as its job's completion.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub title: Option<String>,
+    pub media: MediaInfo,
+    pub size_bytes: u64,
+    pub thumbnails_bytes: u64,
+    pub sha256: String,
+    pub warnings: Vec<String>,
+    /// The files of an item with the same content, which this one shares instead of
+    /// keeping a copy; `None` when the item's own files were stored.
+    pub shared_paths: Option<MediaPaths>,
+}
+
+pub(crate) async fn mark_completed(
+    tx: &mut Tx,
+    id: ItemId,
+    done: &Completion,
+    now: i64,
+) -> Result<(), DbError> {
+    let m = &done.media;
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE items SET status = 'completed', stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, error_code = NULL, error_message = NULL, \
+         title = $2, duration_seconds = $3, width = $4, height = $5, video_codec = $6, \
+         audio_codec = $7, bitrate_bps = $8, fps = $9, container = $10, size_bytes = $11, \
+         sha256 = $12, updated_at = $13, completed_at = $13, thumbnails_bytes = $14, warnings = $15, \
+         video_path = COALESCE($16, video_path), thumb_small_path = COALESCE($17, thumb_small_path), \
+         thumb_medium_path = COALESCE($18, thumb_medium_path), thumb_large_path = COALESCE($19, thumb_large_path) \
+         WHERE id = $1")
+        .bind(id.to_string())
+        .bind(done.title.as_deref())
+        .bind(m.duration_seconds)
+        .bind(i64::from(m.width))
+        .bind(i64::from(m.height))
+        .bind(&m.video_codec)
+        .bind(m.audio_codec.as_deref())
+        .bind(m.bitrate_bps.map(to_i64))
+        .bind(m.fps)
+        .bind(&m.container)
+        .bind(to_i64(done.size_bytes))
+        .bind(&done.sha256)
+        .bind(now)
+        .bind(to_i64(done.thumbnails_bytes))
+        .bind((!done.warnings.is_empty()).then(|| serde_json::to_string(&done.warnings).unwrap_or_default()))
+        .bind(done.shared_paths.as_ref().map(|p| p.video.as_str()))
+        .bind(done.shared_paths.as_ref().map(|p| p.thumb_small.as_str()))
+        .bind(done.shared_paths.as_ref().map(|p| p.thumb_medium.as_str()))
+        .bind(done.shared_paths.as_ref().map(|p| p.thumb_large.as_str()))
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Moves the item to a terminal failure state with its reason.
+pub(crate) async fn mark_failed(
+    tx: &mut Tx,
+    id: ItemId,
+    status: ItemStatus,
+    error: &JobError,
+    now: i64,
+) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE items SET status = $2, stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, error_code = $3, error_message = $4, \
+         updated_at = $5 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .bind(error.code.as_str())
+        .bind(&error.message)
+        .bind(now)
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Puts the item back to `queued` while its job waits for another attempt.
+pub(crate) async fn mark_queued(tx: &mut Tx, id: ItemId, now: i64) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE items SET status = 'queued', stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, updated_at = $2 \
+         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')")
+        .bind(id.to_string())
+        .bind(now)
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// What deleting an item removed from the database: the files that must go too.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub item: Item,
+    pub renditions: Vec<super::renditions::Rendition>,
+    /// Another item shares the video and thumbnails (same content), so they stay.
+    pub files_shared: bool,
+}
+
+/// Deletes the item's rows (its jobs and renditions go with it). Rows go before files: a
+/// crash in between leaves unreferenced files for the orphan sweep, never a row pointing at
+/// missing media.
+pub async fn delete(db: &Db, id: ItemId) -> Result<Option<Deleted>, DbError> {
+    let mut tx = db.begin_write().await?;
+    let Some(item) = get_in(&mut tx, id).await? else {
+        return Ok(None);
+    };
+    let renditions = super::renditions::for_item_in(&mut tx, id).await?;
+    let sharers: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM items WHERE video_path = $1 AND id <> $2")
+        .bind(&item.paths.video)
+        .bind(id.to_string())
+        .fetch_one(conn)
+        .await)?;
+    on_tx!(&mut tx, conn => sqlx::query("DELETE FROM items WHERE id = $1")
+        .bind(id.to_string())
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    tx.commit().await?;
+    Ok(Some(Deleted {
+        item,
+        renditions,
+        files_shared: sharers > 0,
+    }))
+}
+
+/// Files and bytes of one kind of stored media.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// What the database says is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredUsage {
+    pub videos: Tally,
+    pub thumbnails: Tally,
+    pub renditions: Tally,
+}
+
+pub async fn stored_usage(db: &Db) -> Result<StoredUsage, DbError> {
+    let (videos, video_bytes, thumb_bytes): (i64, Option<i64>, Option<i64>) = on_pool!(db, pool => sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(size_bytes) AS BIGINT), CAST(SUM(thumbnails_bytes) AS BIGINT) \
+         FROM (SELECT video_path, MAX(size_bytes) AS size_bytes, MAX(thumbnails_bytes) AS thumbnails_bytes \
+               FROM items WHERE status = 'completed' GROUP BY video_path) AS stored")
+        .fetch_one(pool)
+        .await)?;
+    let (renditions, rendition_bytes): (i64, Option<i64>) = on_pool!(db, pool => sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(size_bytes) AS BIGINT) FROM renditions")
+        .fetch_one(pool)
+        .await)?;
+    let n = |v: i64| to_u64(v, "count");
+    Ok(StoredUsage {
+        videos: Tally {
+            files: n(videos)?,
+            bytes: n(video_bytes.unwrap_or(0))?,
+        },
+        thumbnails: Tally {
+            files: 3 * n(videos)?,
+            bytes: n(thumb_bytes.unwrap_or(0))?,
+        },
+        renditions: Tally {
+            files: n(renditions)?,
+            bytes: n(rendition_bytes.unwrap_or(0))?,
+        },
+    })
+}
+
+/// A completed item whose video has this content, other than `except` (content dedup).
+pub async fn completed_with_content(
+    db: &Db,
+    sha256: &str,
+    except: ItemId,
+) -> Result<Option<Item>, DbError> {
+    let row: Option<ItemRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT * FROM items WHERE sha256 = $1 AND status = 'completed' AND id <> $2 ORDER BY id LIMIT 1")
+        .bind(sha256)
+        .bind(except.to_string())
+        .fetch_optional(pool)
+        .await)?;
+    row.map(Item::try_from).transpose()
+}

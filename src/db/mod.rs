@@ -1,0 +1,195 @@
+//! The database facade: SQLite (embedded, the default) or PostgreSQL (several instances sharing
+//! one queue), chosen by the URL scheme. Only this module knows SQL.
+//!
+//! Both backends run the same statements where the dialects agree (`$N` placeholders work on
+//! both); where they differ (claiming) each has its own text. Every write on SQLite runs in a
+//! `BEGIN IMMEDIATE` transaction: a deferred transaction that reads and then writes bypasses
+//! `busy_timeout` and fails with "database is locked" (THREATS fact 6).
+
+pub mod breakers;
+pub mod housekeeping;
+pub mod items;
+pub mod jobs;
+pub mod renditions;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::settings::DatabaseSettings;
+
+/// A pool on one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A write transaction on either backend.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database holds an invalid value: {0}")]
+    Corrupt(String),
+    #[error("cannot create the database directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool. The body is expanded once per
+/// backend, so it may use any sqlx API generic over the database.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_pool, on_tx};
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Db {
+    /// Opens a pool. SQLite connections get WAL, `busy_timeout`, foreign keys and full
+    /// synchronous commits on their connect options, so every pooled connection has them.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        let url = settings.url.expose();
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_millis(settings.busy_timeout_ms))
+                .foreign_keys(true)
+                // An acknowledged submission must survive a power cut, not just a crash.
+                .synchronous(SqliteSynchronous::Full);
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|source| DbError::Directory {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            Ok(Self::Postgres(pool))
+        }
+    }
+
+    /// Applies the backend's pending migrations (embedded in the binary).
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Self::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// A trivial round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// SQLite's own consistency check (`PRAGMA integrity_check`); always true on PostgreSQL.
+    pub async fn integrity_ok(&self) -> Result<bool, DbError> {
+        match self {
+            Self::Sqlite(pool) => {
+                let verdict: String = sqlx::query_scalar("PRAGMA integrity_check")
+                    .fetch_one(pool)
+                    .await?;
+                Ok(verdict == "ok")
+            }
+            Self::Postgres(_) => Ok(true),
+        }
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL.
+    pub async fn begin_write(&self) -> Result<Tx, DbError> {
+        Ok(match self {
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Converts a stored integer that must fit the domain type.
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, DbError> {
+    u64::try_from(value).map_err(|_| DbError::Corrupt(format!("{what} is negative: {value}")))
+}
+
+/// Converts a count or size for binding; values beyond i64 cannot occur for files we accept.
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

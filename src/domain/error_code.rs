@@ -1,0 +1,279 @@
+//! Stable error codes: the `code` field of every API error and of every failed job.
+//!
+//! A code is part of the external contract: clients and the Telegram bot branch on it, so a
+//! variant's string never changes once released. Each code also says whether the failure is
+//! worth another attempt, which is the only input the retry policy needs.
+
+use std::fmt;
+
+/// Every error code the service emits, for requests and for jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    // --- request errors ---
+    /// Not an absolute http(s) URL, or a form we refuse (credentials, leading `-`, …).
+    InvalidUrl,
+    /// The URL or a hop of the download points at a private, loopback or metadata address.
+    SsrfBlocked,
+    /// An id in the path is not a well-formed item id.
+    InvalidId,
+    /// No such item (or route).
+    NotFound,
+    /// The item exists but is not completed, so there is nothing to serve yet.
+    NotReady,
+    /// The item has no rendition at the requested quality (yet).
+    RenditionNotFound,
+    /// A rendition above the source's own quality was requested.
+    WouldUpscale,
+    /// Missing or wrong bearer token.
+    Unauthorized,
+    /// The request body is larger than `server.max_body_kb`.
+    PayloadTooLarge,
+    /// A malformed request: bad JSON, a missing field, a wrong method.
+    BadRequest,
+    /// The service is stopping and does not take new work.
+    ShuttingDown,
+    /// A component the request needs is restarting; the client may retry.
+    Unavailable,
+    /// A bug or an unexpected failure on our side.
+    Internal,
+
+    // --- job errors: permanent ---
+    /// The media is larger than `storage.max_video_size_mb`.
+    TooLarge,
+    /// The media is longer than the configured maximum duration.
+    TooLong,
+    /// Not a video we can read: text, HTML, truncated or crafted containers, decoder bombs.
+    InvalidMedia,
+    /// The URL names a playlist or a channel, not one video.
+    PlaylistNotSupported,
+    /// The URL is a live stream that has no end.
+    LiveNotSupported,
+    /// The source answered 404/410.
+    SourceNotFound,
+    /// The source says the video is private, removed or otherwise unavailable.
+    SourceUnavailable,
+    /// The video needs a signed-in account (age gates, members-only, NSFW); cookies may help.
+    LoginRequired,
+    /// The video is not available from this machine's country.
+    GeoBlocked,
+    /// yt-dlp knows no way to get a video from this URL.
+    UnsupportedUrl,
+    /// The downloader finished without producing exactly one media file.
+    NoOutput,
+    /// A user or a delete cancelled the job.
+    Cancelled,
+
+    // --- job errors: retryable ---
+    /// The platform is refusing us (HTTP 429, bot checks, login walls): its circuit breaker
+    /// opens and the job waits, uncharged, until the platform is tried again.
+    RateLimited,
+    /// The source answered 5xx.
+    UpstreamError,
+    /// Connection refused/reset, DNS failure and the like.
+    NetworkError,
+    /// A stage ran past its wall-clock limit.
+    Timeout,
+    /// media_root ran out of space.
+    DiskFull,
+    /// The actor running the job crashed; the job is charged an attempt.
+    WorkerCrashed,
+    /// The job's worker vanished (process crash, lease expiry).
+    WorkerLost,
+    /// yt-dlp failed in a way we could not classify.
+    DownloadFailed,
+    /// ffmpeg failed in a way we could not classify.
+    ProcessingFailed,
+}
+
+impl ErrorCode {
+    /// Every code, for tables and tests.
+    pub const ALL: &'static [ErrorCode] = &[
+        Self::InvalidUrl,
+        Self::SsrfBlocked,
+        Self::InvalidId,
+        Self::NotFound,
+        Self::NotReady,
+        Self::RenditionNotFound,
+        Self::WouldUpscale,
+        Self::Unauthorized,
+        Self::PayloadTooLarge,
+        Self::BadRequest,
+        Self::ShuttingDown,
+        Self::Unavailable,
+        Self::Internal,
+        Self::TooLarge,
+        Self::TooLong,
+        Self::InvalidMedia,
+        Self::PlaylistNotSupported,
+        Self::LiveNotSupported,
+        Self::SourceNotFound,
+        Self::SourceUnavailable,
+        Self::LoginRequired,
+        Self::GeoBlocked,
+        Self::UnsupportedUrl,
+        Self::NoOutput,
+        Self::Cancelled,
+        Self::RateLimited,
+        Self::UpstreamError,
+        Self::NetworkError,
+        Self::Timeout,
+        Self::DiskFull,
+        Self::WorkerCrashed,
+        Self::WorkerLost,
+        Self::DownloadFailed,
+        Self::ProcessingFailed,
+    ];
+
+    /// The stable snake_case string of the code.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidUrl => "invalid_url",
+            Self::SsrfBlocked => "ssrf_blocked",
+            Self::InvalidId => "invalid_id",
+            Self::NotFound => "not_found",
+            Self::NotReady => "not_ready",
+            Self::RenditionNotFound => "rendition_not_found",
+            Self::WouldUpscale => "would_upscale",
+            Self::Unauthorized => "unauthorized",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::BadRequest => "bad_request",
+            Self::ShuttingDown => "shutting_down",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal_error",
+            Self::TooLarge => "too_large",
+            Self::TooLong => "too_long",
+            Self::InvalidMedia => "invalid_media",
+            Self::PlaylistNotSupported => "playlist_not_supported",
+            Self::LiveNotSupported => "live_not_supported",
+            Self::SourceNotFound => "source_not_found",
+            Self::SourceUnavailable => "source_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::GeoBlocked => "geo_blocked",
+            Self::RateLimited => "rate_limited",
+            Self::UnsupportedUrl => "unsupported_url",
+            Self::NoOutput => "no_output",
+            Self::Cancelled => "cancelled",
+            Self::UpstreamError => "upstream_error",
+            Self::NetworkError => "network_error",
+            Self::Timeout => "timeout",
+            Self::DiskFull => "disk_full",
+            Self::WorkerCrashed => "worker_crashed",
+            Self::WorkerLost => "worker_lost",
+            Self::DownloadFailed => "download_failed",
+            Self::ProcessingFailed => "processing_failed",
+        }
+    }
+
+    /// Parses a stored code; unknown strings (from a newer version) read as `Internal`.
+    pub fn parse(s: &str) -> Self {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(Self::Internal)
+    }
+
+    /// Whether a job that failed with this code may succeed on another attempt.
+    pub const fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited
+                | Self::UpstreamError
+                | Self::NetworkError
+                | Self::Timeout
+                | Self::DiskFull
+                | Self::WorkerCrashed
+                | Self::WorkerLost
+                | Self::DownloadFailed
+                | Self::ProcessingFailed
+                | Self::Unavailable
+                | Self::Internal
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a job attempt failed: a stable code and a message a person can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl JobError {
+    /// Longest message kept; tool output can be arbitrarily long (THREATS SUB-08).
+    pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        let message = if message.chars().count() > Self::MAX_MESSAGE_CHARS {
+            let mut cut: String = message.chars().take(Self::MAX_MESSAGE_CHARS).collect();
+            cut.push('…');
+            cut
+        } else {
+            message
+        };
+        Self { code, message }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.code.is_retryable()
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for JobError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_string() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), *code);
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+        }
+    }
+
+    #[test]
+    fn input_problems_are_permanent_and_transport_problems_retry() {
+        assert!(!ErrorCode::TooLarge.is_retryable());
+        assert!(!ErrorCode::InvalidMedia.is_retryable());
+        assert!(!ErrorCode::SourceNotFound.is_retryable());
+        assert!(ErrorCode::UpstreamError.is_retryable());
+        assert!(ErrorCode::Timeout.is_retryable());
+        assert!(ErrorCode::WorkerCrashed.is_retryable());
+    }
+
+    #[test]
+    fn long_messages_are_capped() {
+        let e = JobError::new(ErrorCode::DownloadFailed, "x".repeat(5000));
+        assert_eq!(e.message.chars().count(), JobError::MAX_MESSAGE_CHARS + 1);
+    }
+}

@@ -1,0 +1,118 @@
+//! Where an item's files live, relative to `media_root` (BRIEF §3).
+//!
+//! The paths are fixed when the item is created, from its creation month, so a retry after a
+//! month boundary lands in the same place and a CDN can mirror the tree as it is.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::item::ThumbSize;
+use super::quality::Quality;
+
+/// The relative paths of one item's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPaths {
+    pub video: String,
+    pub thumb_small: String,
+    pub thumb_medium: String,
+    pub thumb_large: String,
+}
+
+impl MediaPaths {
+    pub fn for_item(id: Uuid, created_at: OffsetDateTime) -> Self {
+        let month = format!(
+            "{:04}/{:02}",
+            created_at.year(),
+            u8::from(created_at.month())
+        );
+        let thumb = |size: ThumbSize| format!("thumbnails/{month}/{id}_{}.jpg", size.as_str());
+        Self {
+            video: format!("videos/{month}/{id}.mp4"),
+            thumb_small: thumb(ThumbSize::Small),
+            thumb_medium: thumb(ThumbSize::Medium),
+            thumb_large: thumb(ThumbSize::Large),
+        }
+    }
+
+    /// A rendition sits beside the video: `videos/YYYY/MM/{id}_{480p}.mp4`.
+    pub fn rendition(&self, quality: Quality) -> String {
+        rendition_path(&self.video, quality)
+    }
+
+    pub fn thumbnail(&self, size: ThumbSize) -> &str {
+        match size {
+            ThumbSize::Small => &self.thumb_small,
+            ThumbSize::Medium => &self.thumb_medium,
+            ThumbSize::Large => &self.thumb_large,
+        }
+    }
+}
+
+/// The path of the `quality` rendition of the video at `video`.
+pub fn rendition_path(video: &str, quality: Quality) -> String {
+    format!("{}_{quality}.mp4", video.trim_end_matches(".mp4"))
+}
+
+/// True when `rel` is a path this module could have produced: relative, no `..`, no empty or
+/// hidden components. Checked before any stored path is joined to `media_root` (THREATS FS-05).
+pub fn is_safe_relative_path(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.starts_with('/')
+        && rel.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn paths_follow_the_creation_month() {
+        let id = Uuid::parse_str("01932c07-0000-7000-8000-000000000001").unwrap();
+        let paths = MediaPaths::for_item(id, datetime!(2026-03-31 23:59:59 UTC));
+        assert_eq!(paths.video, format!("videos/2026/03/{id}.mp4"));
+        assert_eq!(
+            paths.thumb_small,
+            format!("thumbnails/2026/03/{id}_small.jpg")
+        );
+        assert_eq!(
+            paths.thumbnail(ThumbSize::Large),
+            format!("thumbnails/2026/03/{id}_large.jpg")
+        );
+        assert_eq!(
+            paths.rendition(Quality::P480),
+            format!("videos/2026/03/{id}_480p.mp4")
+        );
+        assert!(is_safe_relative_path(&paths.rendition(Quality::P1080)));
+        for p in [
+            &paths.video,
+            &paths.thumb_small,
+            &paths.thumb_medium,
+            &paths.thumb_large,
+        ] {
+            assert!(is_safe_relative_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn traversal_and_hidden_paths_are_unsafe() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "videos/../x",
+            "videos/./x",
+            "a//b",
+            ".env",
+            "a/b c",
+            "a/%2e%2e/b",
+        ] {
+            assert!(!is_safe_relative_path(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Plain data and pure decisions: no I/O, no tokio, sqlx, warp or teloxide (BRIEF §6).
+//!
+//! Everything here is driven by table tests next to the code.
+
+pub mod breaker;
+pub mod capture_url;
+pub mod error_code;
+pub mod ids;
+pub mod item;
+pub mod job;
+pub mod layout;
+pub mod platform;
+pub mod quality;
+pub mod range;
+pub mod ssrf;
+pub mod text;
+
+pub use capture_url::CaptureUrl;
+pub use error_code::{ErrorCode, JobError};
+pub use ids::{ItemId, JobId};
+pub use item::{ItemStatus, MediaInfo, Progress, Source, Stage, ThumbSize};
+pub use job::{JobKind, JobState};
+pub use platform::Platform;
+pub use quality::Quality;

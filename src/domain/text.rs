@@ -1,0 +1,57 @@
+//! Text that comes from outside (titles, tool messages) made safe to store, log and show.
+//!
+//! Control characters would let a title forge log lines or terminal escapes, and bidi
+//! overrides can disguise text (THREATS SUB-08); both are dropped. Length is capped by chars.
+
+/// Drops control and bidi-override characters, collapses whitespace runs, trims, and keeps at
+/// most `max_chars` characters (adding `…` when cut).
+pub fn clean(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut count = 0;
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            pending_space = count > 0;
+            continue;
+        }
+        if c.is_control() || is_bidi_control(c) {
+            continue;
+        }
+        if pending_space {
+            if count + 1 >= max_chars {
+                out.push('…');
+                return out;
+            }
+            out.push(' ');
+            count += 1;
+            pending_space = false;
+        }
+        if count == max_chars {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_titles_become_one_plain_line() {
+        assert_eq!(clean("Hello\nWorld\r\n", 100), "Hello World");
+        assert_eq!(clean("\u{1b}[31mred\u{1b}[0m", 100), "[31mred[0m");
+        assert_eq!(clean("evil\u{202E}txt.exe", 100), "eviltxt.exe");
+        assert_eq!(clean("  many   spaces  ", 100), "many spaces");
+        assert_eq!(clean(&"ab".repeat(1000), 10), "ababababab…");
+        assert_eq!(clean("ünïcödé 👍", 100), "ünïcödé 👍");
+        assert_eq!(clean("", 10), "");
+    }
+}

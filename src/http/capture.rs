@@ -1,0 +1,51 @@
+//! `POST /api/capture`: the API door of intake.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use warp::Reply;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::dto::ItemJson;
+use super::error::{ApiError, respond};
+use crate::context::AppContext;
+use crate::db::items::CaptureOutcome;
+use crate::domain::{ErrorCode, Source};
+use crate::intake;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureBody {
+    url: String,
+}
+
+pub async fn create(body: Bytes, ctx: Arc<AppContext>) -> Response {
+    respond(capture(&body, &ctx).await)
+}
+
+async fn capture(body: &[u8], ctx: &AppContext) -> Result<Response, ApiError> {
+    let body: CaptureBody = serde_json::from_slice(body).map_err(|e| {
+        intake::count_submission(ctx, Source::Api, Err(ErrorCode::BadRequest));
+        ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!("the body must be JSON like {{\"url\": \"…\"}}: {e}"),
+        )
+    })?;
+    let record = intake::submit_url(ctx, &body.url, Source::Api, None)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::InvalidUrl | ErrorCode::SsrfBlocked => {
+                ApiError::bad_request(e.code, e.message)
+            }
+            ErrorCode::ShuttingDown => ApiError::unavailable(e.code, e.message),
+            _ => ApiError::unavailable(ErrorCode::Unavailable, e.message),
+        })?;
+    let status = match record.outcome {
+        CaptureOutcome::Created | CaptureOutcome::Requeued => StatusCode::ACCEPTED,
+        CaptureOutcome::Existing => StatusCode::OK,
+    };
+    let json = warp::reply::json(&ItemJson::of(ctx, &record.item, None));
+    Ok(warp::reply::with_status(json, status).into_response())
+}

@@ -1,0 +1,206 @@
+//! The JSON shapes of the API. Only this module knows them (BRIEF §6).
+
+use serde::Serialize;
+
+use crate::clock;
+use crate::context::AppContext;
+use crate::db::items::Item;
+use crate::db::renditions::Rendition;
+use crate::domain::{ItemStatus, JobError, Progress, ThumbSize};
+
+#[derive(Debug, Serialize)]
+pub struct ItemJson {
+    pub id: String,
+    pub status: &'static str,
+    pub source: &'static str,
+    pub platform: &'static str,
+    pub source_url: Option<String>,
+    pub canonical_url: Option<String>,
+    pub platform_media_id: Option<String>,
+    pub title: Option<String>,
+    pub progress: Option<ProgressJson>,
+    pub error: Option<ErrorJson>,
+    /// Things to know about a completed item, such as a throttled download.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub completed_at: Option<String>,
+    /// Present once the item is completed.
+    pub metadata: Option<MetadataJson>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ProgressJson {
+    pub stage: &'static str,
+    pub percent: Option<f64>,
+    pub downloaded_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorJson {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetadataJson {
+    pub id: String,
+    pub title: Option<String>,
+    pub duration_seconds: f64,
+    pub width: u32,
+    pub height: u32,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub bitrate_bps: Option<u64>,
+    pub fps: Option<f64>,
+    pub container: String,
+    pub size_bytes: Option<u64>,
+    pub sha256: Option<String>,
+    pub platform: &'static str,
+    pub source_url: Option<String>,
+    /// Where the file sits under media_root (also its path on a CDN mirroring the tree).
+    pub storage_path: String,
+    pub stream_url: String,
+    pub thumbnails: ThumbnailsJson,
+    /// Renditions made on request; left out of listings (one query per item would be waste).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renditions: Option<Vec<RenditionJson>>,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RenditionJson {
+    pub quality: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub size_bytes: u64,
+    pub url: String,
+}
+
+impl RenditionJson {
+    pub fn of(ctx: &AppContext, item: &Item, r: &Rendition) -> Self {
+        Self {
+            quality: r.quality.as_str(),
+            width: r.width,
+            height: r.height,
+            size_bytes: r.size_bytes,
+            url: link(
+                ctx,
+                &r.path,
+                format!("/api/videos/{}/stream?quality={}", item.id, r.quality),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ThumbnailsJson {
+    pub small: String,
+    pub medium: String,
+    pub large: String,
+}
+
+impl From<&Progress> for ProgressJson {
+    fn from(p: &Progress) -> Self {
+        Self {
+            stage: p.stage.as_str(),
+            percent: p.percent.map(|v| (v * 10.0).round() / 10.0),
+            downloaded_bytes: p.downloaded_bytes,
+            total_bytes: p.total_bytes,
+        }
+    }
+}
+
+impl From<&JobError> for ErrorJson {
+    fn from(e: &JobError) -> Self {
+        Self {
+            code: e.code.as_str(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// A link to a stored file: on the CDN mirror when `server.public_base_url` is set, else the
+/// API route that serves it.
+fn link(ctx: &AppContext, relative: &str, api_path: String) -> String {
+    let base = ctx.settings.server.public_base_url.trim_end_matches('/');
+    if base.is_empty() {
+        api_path
+    } else {
+        format!("{base}/{relative}")
+    }
+}
+
+impl MetadataJson {
+    /// `None` unless the item is completed.
+    pub fn of(ctx: &AppContext, item: &Item, renditions: Option<&[Rendition]>) -> Option<Self> {
+        if item.status != ItemStatus::Completed {
+            return None;
+        }
+        let media = item.media.as_ref()?;
+        let id = item.id.to_string();
+        let thumb = |size: ThumbSize| {
+            link(
+                ctx,
+                item.paths.thumbnail(size),
+                format!("/api/videos/{id}/thumbnail/{}", size.as_str()),
+            )
+        };
+        Some(Self {
+            title: item.title.clone(),
+            duration_seconds: media.duration_seconds,
+            width: media.width,
+            height: media.height,
+            video_codec: media.video_codec.clone(),
+            audio_codec: media.audio_codec.clone(),
+            bitrate_bps: media.bitrate_bps,
+            fps: media.fps,
+            container: media.container.clone(),
+            size_bytes: item.size_bytes,
+            sha256: item.sha256.clone(),
+            platform: item.platform.as_str(),
+            source_url: item.source_url.clone(),
+            storage_path: item.paths.video.clone(),
+            stream_url: link(ctx, &item.paths.video, format!("/api/videos/{id}/stream")),
+            thumbnails: ThumbnailsJson {
+                small: thumb(ThumbSize::Small),
+                medium: thumb(ThumbSize::Medium),
+                large: thumb(ThumbSize::Large),
+            },
+            renditions: renditions.map(|list| {
+                list.iter()
+                    .map(|r| RenditionJson::of(ctx, item, r))
+                    .collect()
+            }),
+            created_at: clock::rfc3339(item.created_at),
+            completed_at: item.completed_at.map(clock::rfc3339),
+            id,
+        })
+    }
+}
+
+impl ItemJson {
+    /// The item; its metadata lists `renditions` when they are given.
+    pub fn of(ctx: &AppContext, item: &Item, renditions: Option<&[Rendition]>) -> Self {
+        Self {
+            id: item.id.to_string(),
+            status: item.status.as_str(),
+            source: item.source.as_str(),
+            platform: item.platform.as_str(),
+            source_url: item.source_url.clone(),
+            canonical_url: item.canonical_url.clone(),
+            platform_media_id: item.platform_media_id.clone(),
+            title: item.title.clone(),
+            progress: item.progress.as_ref().map(ProgressJson::from),
+            error: item.error.as_ref().map(ErrorJson::from),
+            warnings: item.warnings.clone(),
+            created_at: clock::rfc3339(item.created_at),
+            updated_at: clock::rfc3339(item.updated_at),
+            completed_at: item.completed_at.map(clock::rfc3339),
+            metadata: MetadataJson::of(ctx, item, renditions),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The HTTP API (warp), served through hyper-util with a header-read timeout, a connection cap
+//! and graceful shutdown (THREATS fact 5: warp's own server has no header timeout).
+//!
+//! Only this module knows the JSON shapes. Handlers validate input, read through `db`, and
+//! send work to the Pipeline; they never write job state themselves.
+
+mod auth;
+mod capture;
+pub mod dto;
+mod error;
+mod events;
+mod file_response;
+mod health;
+mod items;
+pub mod observe;
+mod storage;
+mod videos;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::JoinSet;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+
+use crate::context::AppContext;
+
+fn with_ctx(
+    ctx: Arc<AppContext>,
+) -> impl Filter<Extract = (Arc<AppContext>,), Error = Infallible> + Clone {
+    warp::any().map(move || Arc::clone(&ctx))
+}
+
+/// `GET /metrics`, or nothing when metrics are off.
+fn metrics_endpoint(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
+    if !ctx.metrics.enabled() {
+        return nothing();
+    }
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(with_ctx(ctx))
+        .map(health::metrics)
+        .boxed()
+}
+
+/// A route that matches no request.
+fn nothing() -> BoxedFilter<(Response,)> {
+    warp::any()
+        .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
+        .boxed()
+}
+
+/// What the separate metrics listener (`server.metrics_listen`) serves.
+pub fn metrics_routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
+    let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
+    metrics_endpoint(ctx)
+        .or(healthz)
+        .unify()
+        .recover(error::recover)
+        .unify()
+        .boxed()
+}
+
+/// Every route of the API (and `/metrics`, unless it has a listener of its own).
+pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
+    let body_limit = ctx.settings.server.max_body_kb * 1024;
+    let get_or_head = || warp::get().or(warp::head()).unify();
+
+    let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
+    let readyz = warp::path!("readyz")
+        .and(warp::get())
+        .and(with_ctx(ctx.clone()))
+        .then(health::readyz);
+    let metrics = if ctx.settings.server.metrics_listen.is_empty() {
+        metrics_endpoint(ctx.clone())
+    } else {
+        nothing() // served on its own listener only
+    };
+
+    let capture = warp::path!("capture")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(body_limit))
+        .and(warp::body::bytes())
+        .and(with_ctx(ctx.clone()))
+        .then(capture::create);
+    let list = warp::path!("items")
+        .and(warp::get())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(with_ctx(ctx.clone()))
+        .then(items::list);
+    let item = warp::path!("items" / String)
+        .and(warp::get())
+        .and(with_ctx(ctx.clone()))
+        .then(items::get);
+    let metadata = warp::path!("videos" / String / "metadata")
+        .and(warp::get())
+        .and(with_ctx(ctx.clone()))
+        .then(videos::metadata);
+    let events = warp::path!("items" / String / "events")
+        .and(warp::get())
+        .and(with_ctx(ctx.clone()))
+        .then(events::follow);
+    let stream = warp::path!("videos" / String / "stream")
+        .and(get_or_head())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(with_ctx(ctx.clone()))
+        .then(videos::stream);
+    let thumbnail = warp::path!("videos" / String / "thumbnail" / String)
+        .and(get_or_head())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(with_ctx(ctx.clone()))
+        .then(videos::thumbnail);
+    let transcode = warp::path!("videos" / String / "transcode")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(body_limit))
+        .and(warp::body::bytes())
+        .and(with_ctx(ctx.clone()))
+        .then(videos::transcode);
+    let delete = warp::path!("videos" / String)
+        .and(warp::delete())
+        .and(with_ctx(ctx.clone()))
+        .then(videos::delete);
+    let stats = warp::path!("storage" / "stats")
+        .and(warp::get())
+        .and(with_ctx(ctx.clone()))
+        .then(storage::stats);
+    let cleanup = warp::path!("storage" / "cleanup")
+        .and(warp::post())
+        .and(with_ctx(ctx.clone()))
+        .then(storage::cleanup);
+
+    let api = warp::path("api").and(auth::required(ctx.clone())).and(
+        capture
+            .or(list)
+            .unify()
+            .or(item)
+            .unify()
+            .or(events)
+            .unify()
+            .or(metadata)
+            .unify()
+            .or(stream)
+            .unify()
+            .or(thumbnail)
+            .unify()
+            .or(transcode)
+            .unify()
+            .or(delete)
+            .unify()
+            .or(stats)
+            .unify()
+            .or(cleanup)
+            .unify(),
+    );
+
+    healthz
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(api)
+        .unify()
+        .recover(error::recover)
+        .unify()
+        .boxed()
+}
+
+/// Serves `routes` on `listener` until `stop` fires, then lets open requests finish for the
+/// shutdown grace period.
+pub async fn serve(
+    listener: TcpListener,
+    routes: BoxedFilter<(Response,)>,
+    ctx: Arc<AppContext>,
+    stop: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let server = &ctx.settings.server;
+    let grace = Duration::from_secs(server.shutdown_grace_secs);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(server.header_read_timeout_secs))
+        .keep_alive(true);
+    let service = observe::Observed::new(warp::service(routes), Arc::clone(&ctx));
+    let slots = Arc::new(Semaphore::new(server.max_connections));
+    let graceful = GracefulShutdown::new();
+    // Connection tasks belong to the server: whatever is still open after the grace period
+    // (an event stream, a slow download) is closed when this set is dropped.
+    let mut connections = JoinSet::new();
+    let mut stop = std::pin::pin!(stop);
+
+    loop {
+        // Wait for a free slot before accepting: past the cap, clients queue in the kernel's
+        // backlog instead of costing us memory.
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut stop => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(error = %e, "cannot accept a connection; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+            _ = &mut stop => break,
+        };
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(service.clone()),
+        );
+        let watched = graceful.watch(connection);
+        connections.spawn(async move {
+            // Errors here are the client's (reset, timeout, malformed request).
+            let _ = watched.await;
+            drop(permit);
+        });
+        // Reap finished connections so the set does not grow with the server's uptime.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the grace period; closing them"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// Accept errors that concern one connection or a passing shortage, not the listener.
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) || matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOBUFS | nix::libc::ENOMEM)
+    )
+}

@@ -1,0 +1,231 @@
+//! `/api/videos/{id}/…`: metadata, stream (and renditions), thumbnails, transcode, delete.
+//! Only completed items are served.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use warp::Reply;
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Response;
+
+use super::dto::{MetadataJson, RenditionJson};
+use super::error::{ApiError, respond};
+use super::file_response::{Presentation, serve};
+use super::items::load;
+use crate::actors::pipeline::PipelineMsg;
+use crate::context::AppContext;
+use crate::db::items::Item;
+use crate::db::renditions::{self, TranscodeRequest};
+use crate::domain::{ErrorCode, ItemId, ItemStatus, Quality, ThumbSize};
+use crate::storage::served::{ServedFile, Variant};
+
+pub async fn completed(ctx: &AppContext, id: &str) -> Result<Item, ApiError> {
+    let item = load(ctx, id).await?;
+    if item.status != ItemStatus::Completed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::NotReady,
+            format!("item {} is {}, not completed", item.id, item.status),
+        ));
+    }
+    Ok(item)
+}
+
+fn parse_quality(text: &str) -> Result<Quality, ApiError> {
+    Quality::parse(text).ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::BadRequest,
+            format!(
+                "unknown quality '{}'; use 360p, 480p, 720p or 1080p",
+                crate::domain::text::clean(text, 20)
+            ),
+        )
+    })
+}
+
+pub async fn metadata(id: String, ctx: Arc<AppContext>) -> Response {
+    respond(
+        async {
+            let item = completed(&ctx, &id).await?;
+            let renditions = renditions::for_item(&ctx.db, item.id)
+                .await
+                .map_err(ApiError::internal)?;
+            let json = MetadataJson::of(&ctx, &item, Some(&renditions))
+                .ok_or_else(|| ApiError::internal("completed item without media facts"))?;
+            Ok(warp::reply::json(&json).into_response())
+        }
+        .await,
+    )
+}
+
+/// Completed files never change, so caches may keep them; with API tokens configured the
+/// response is for one user, so only private caches may.
+fn cache_control(ctx: &AppContext) -> &'static str {
+    if ctx.settings.security.api_tokens.is_empty() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "private, max-age=31536000, immutable"
+    }
+}
+
+/// The file to serve, from memory when recently served, else from the database and disk.
+async fn served_file(
+    ctx: &AppContext,
+    id: &str,
+    variant: Variant,
+) -> Result<Arc<ServedFile>, ApiError> {
+    let item_id = ItemId::parse(id)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))?;
+    if let Some(file) = ctx.served.get(item_id, variant) {
+        return Ok(file);
+    }
+    let item = completed(ctx, id).await?;
+    let hash = item.sha256.clone().unwrap_or_default();
+    let short = &hash[..hash.len().min(16)];
+    let (relative, version) = match variant {
+        Variant::Video => (item.paths.video.clone(), format!("{item_id}-{short}")),
+        Variant::Thumbnail(size) => (
+            item.paths.thumbnail(size).to_string(),
+            format!("{item_id}-{short}-{}", size.as_str()),
+        ),
+        Variant::Rendition(quality) => {
+            let rendition = renditions::get(&ctx.db, item_id, quality)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, ErrorCode::RenditionNotFound, format!("item {item_id} has no {quality} rendition; request one with POST /api/videos/{item_id}/transcode")))?;
+            let tag = &rendition.sha256[..rendition.sha256.len().min(16)];
+            (rendition.path, format!("{item_id}-{quality}-{tag}"))
+        }
+    };
+    let path = ctx
+        .media
+        .resolve(&relative)
+        .ok_or_else(|| ApiError::internal(format!("unsafe stored path for {item_id}")))?;
+    let completed_at = item.completed_at;
+    let file = tokio::task::spawn_blocking(move || ServedFile::open(&path, version, completed_at))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            ApiError::internal(format!("stored file of {item_id} cannot be opened: {e}"))
+        })?;
+    let file = Arc::new(file);
+    ctx.served.insert(item_id, variant, Arc::clone(&file));
+    Ok(file)
+}
+
+pub async fn stream(
+    id: String,
+    query: HashMap<String, String>,
+    method: Method,
+    headers: HeaderMap,
+    ctx: Arc<AppContext>,
+) -> Response {
+    respond(
+        async {
+            let variant = match query.get("quality") {
+                None => Variant::Video,
+                Some(q) => Variant::Rendition(parse_quality(q)?),
+            };
+            let file = served_file(&ctx, &id, variant).await?;
+            let how = Presentation {
+                content_type: "video/mp4",
+                cache_control: cache_control(&ctx),
+                sent: ctx.metrics.streamed_counter(),
+            };
+            Ok(serve(&file, &how, &headers, method == Method::HEAD))
+        }
+        .await,
+    )
+}
+
+pub async fn thumbnail(
+    id: String,
+    size: String,
+    method: Method,
+    headers: HeaderMap,
+    ctx: Arc<AppContext>,
+) -> Response {
+    respond(
+        async {
+            let size = ThumbSize::parse(&size).ok_or_else(|| {
+                ApiError::not_found("thumbnail sizes are small, medium and large")
+            })?;
+            let file = served_file(&ctx, &id, Variant::Thumbnail(size)).await?;
+            let how = Presentation {
+                content_type: "image/jpeg",
+                cache_control: cache_control(&ctx),
+                sent: ctx.metrics.streamed_counter(),
+            };
+            Ok(serve(&file, &how, &headers, method == Method::HEAD))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscodeBody {
+    quality: String,
+}
+
+/// `POST /api/videos/{id}/transcode {"quality": "480p"}`.
+pub async fn transcode(id: String, body: Bytes, ctx: Arc<AppContext>) -> Response {
+    respond(
+        async {
+            let body: TranscodeBody = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, format!("the body must be JSON like {{\"quality\": \"480p\"}}: {e}")))?;
+            let quality = parse_quality(&body.quality)?;
+            let item = completed(&ctx, &id).await?;
+            let media = item.media.as_ref().ok_or_else(|| ApiError::internal("completed item without media facts"))?;
+            quality.frame_for(media.width, media.height).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WouldUpscale, e.to_string()))?;
+            let request = ctx
+                .pipeline
+                .call(|reply| PipelineMsg::Transcode { item: item.id, quality, reply }, Duration::from_secs(30))
+                .await
+                .map_err(|e| ApiError::unavailable(ErrorCode::Unavailable, e.to_string()))?
+                .map_err(|e| match e.code {
+                    ErrorCode::NotFound => ApiError::not_found(e.message),
+                    code => ApiError::unavailable(code, e.message),
+                })?;
+            let (status, body) = match request {
+                TranscodeRequest::Existing(rendition) => (
+                    StatusCode::OK,
+                    serde_json::json!({"item_id": item.id.to_string(), "quality": quality.as_str(), "status": "completed", "rendition": RenditionJson::of(&ctx, &item, &rendition)}),
+                ),
+                TranscodeRequest::Queued { job, .. } => (
+                    StatusCode::ACCEPTED,
+                    serde_json::json!({"item_id": item.id.to_string(), "quality": quality.as_str(), "status": "queued", "job_id": job.to_string()}),
+                ),
+            };
+            Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
+        }
+        .await,
+    )
+}
+
+/// `DELETE /api/videos/{id}`: 204, then 404 for ever after.
+pub async fn delete(id: String, ctx: Arc<AppContext>) -> Response {
+    respond(
+        async {
+            let item = ItemId::parse(&id)
+                .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))?;
+            let deleted = ctx
+                .pipeline
+                .call(
+                    |reply| PipelineMsg::Delete { item, reply },
+                    Duration::from_secs(90),
+                )
+                .await
+                .map_err(|e| ApiError::unavailable(ErrorCode::Unavailable, e.to_string()))?
+                .map_err(|e| ApiError::unavailable(e.code, e.message))?;
+            if !deleted {
+                return Err(ApiError::not_found(format!("no item {item}")));
+            }
+            Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
+        }
+        .await,
+    )
+}

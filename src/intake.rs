@@ -1,0 +1,88 @@
+//! Intake: how a submitted URL becomes a recorded capture, the same for every door (API, CLI,
+//! and later the bot and the watch folder). Validation and the SSRF check happen here, before
+//! any row is written or any connection made to the target.
+
+use std::time::Duration;
+
+use crate::actors::metrics::MetricsMsg;
+use crate::actors::pipeline::PipelineMsg;
+use crate::context::AppContext;
+use crate::db::items::{CaptureOutcome, CaptureRecord, NewCapture};
+use crate::domain::platform;
+use crate::domain::{CaptureUrl, ErrorCode, JobError, Source};
+use crate::metrics;
+use crate::net::resolve::{ResolveError, resolve_checked};
+
+/// Validates `raw`, checks where it points, and asks the Pipeline to record it. Every
+/// submission is counted, by door and outcome.
+pub async fn submit_url(
+    ctx: &AppContext,
+    raw: &str,
+    source: Source,
+    owner: Option<String>,
+) -> Result<CaptureRecord, JobError> {
+    let result = record_url(ctx, raw, source, owner).await;
+    count_submission(
+        ctx,
+        source,
+        result.as_ref().map(|r| r.outcome).map_err(|e| e.code),
+    );
+    result
+}
+
+/// Counts a submission at `source` that ended as `outcome` (or was refused with a code).
+pub fn count_submission(
+    ctx: &AppContext,
+    source: Source,
+    outcome: Result<CaptureOutcome, ErrorCode>,
+) {
+    let outcome = match outcome {
+        Ok(CaptureOutcome::Created | CaptureOutcome::Requeued) => metrics::CaptureOutcome::Accepted,
+        Ok(CaptureOutcome::Existing) => metrics::CaptureOutcome::Duplicate,
+        Err(code) => metrics::CaptureOutcome::of_error(code),
+    };
+    ctx.observe(MetricsMsg::CaptureRequested { source, outcome });
+}
+
+async fn record_url(
+    ctx: &AppContext,
+    raw: &str,
+    source: Source,
+    owner: Option<String>,
+) -> Result<CaptureRecord, JobError> {
+    let url =
+        CaptureUrl::parse(raw).map_err(|e| JobError::new(ErrorCode::InvalidUrl, e.to_string()))?;
+    let host = url.host().to_string();
+    match resolve_checked(&ctx.policy, &host, url.port()).await {
+        Ok(_) => {}
+        Err(ResolveError::Denied(denied)) => {
+            tracing::warn!(url = %crate::domain::text::clean(url.as_str(), 200), reason = denied.reason, "capture refused by the SSRF policy");
+            return Err(JobError::new(
+                ErrorCode::SsrfBlocked,
+                format!("captures may not reach this address: {}", denied.reason),
+            ));
+        }
+        // A name that does not resolve now may resolve later; the egress guard checks every
+        // connection of the download anyway, so a lookup failure does not lose the submission.
+        Err(e @ ResolveError::Lookup { .. }) => {
+            tracing::info!(error = %e, "accepting a capture whose host does not resolve yet")
+        }
+    }
+    let detected = platform::detect(&url, &ctx.host_map);
+    let request = NewCapture {
+        platform: detected.platform,
+        platform_media_id: detected.media_id,
+        source_url: raw.trim().to_string(),
+        url: detected.canonical,
+        source,
+        owner,
+        max_attempts: ctx.settings.platforms.get(detected.platform).max_attempts,
+    };
+    ctx.pipeline
+        .call(
+            |reply| PipelineMsg::Capture { request, reply },
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| JobError::new(ErrorCode::Unavailable, e.to_string()))?
+}

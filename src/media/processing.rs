@@ -1,0 +1,306 @@
+//! One processing run: probe → validate → convert → compress → thumbnails and hash.
+//!
+//! Plain async code driven by a [`ProcessingConfig`]; the processing worker actor runs it in a
+//! task it owns. All files are written inside the attempt's work directory; moving them into
+//! the media tree is the StorageActor's job.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::ffmpeg::{self, Action, EncodeSettings, Plan};
+use super::ffprobe::{self, Probe, ProbeLimits};
+use crate::domain::{ErrorCode, JobError, MediaInfo, Stage, ThumbSize};
+
+#[derive(Debug, Clone)]
+pub struct ProcessingConfig {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+    pub limits: ProbeLimits,
+    pub convert: EncodeSettings,
+    pub compress: EncodeSettings,
+    pub compress_above_bytes: u64,
+    pub thumbnail_at: f64,
+    pub probe_timeout: Duration,
+}
+
+/// The files and facts a successful run produced, all inside the work directory.
+#[derive(Debug, Clone)]
+pub struct ProcessedMedia {
+    pub video: PathBuf,
+    pub thumbnails: Vec<(ThumbSize, PathBuf)>,
+    pub thumbnails_bytes: u64,
+    pub media: MediaInfo,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub plan: Plan,
+    pub compressed: bool,
+}
+
+fn io_error(context: &str, e: std::io::Error) -> JobError {
+    crate::storage::io_job_error(context, &e)
+}
+
+async fn file_size(path: &Path) -> Result<u64, JobError> {
+    tokio::fs::metadata(path)
+        .await
+        .map(|m| m.len())
+        .map_err(|e| io_error("cannot read the converted file", e))
+}
+
+/// Processes `input` inside `work_dir`, reporting each stage through `on_stage`.
+pub async fn process(
+    cfg: &ProcessingConfig,
+    input: &Path,
+    work_dir: &Path,
+    on_stage: &(dyn Fn(Stage) + Send + Sync),
+) -> Result<ProcessedMedia, JobError> {
+    on_stage(Stage::Probe);
+    let source = ffprobe::probe(&cfg.ffprobe, input, &cfg.limits, cfg.probe_timeout).await?;
+    let faststart = if source.is_mp4_family() {
+        let path = input.to_path_buf();
+        tokio::task::spawn_blocking(move || super::mp4::is_faststart(&path))
+            .await
+            .map_err(|e| JobError::new(ErrorCode::ProcessingFailed, e.to_string()))?
+            .map_err(|e| io_error("cannot read the download", e))?
+    } else {
+        None
+    };
+    let plan = ffmpeg::plan(&source, faststart);
+
+    let (mut video, mut probe) = match plan {
+        Plan::Keep => (input.to_path_buf(), source),
+        Plan::Remux => {
+            on_stage(Stage::Convert);
+            let audio = if source.audio.is_some() {
+                Action::Copy
+            } else {
+                Action::Absent
+            };
+            convert(
+                cfg,
+                input,
+                work_dir,
+                "converted.mp4",
+                Action::Copy,
+                audio,
+                &cfg.convert,
+                None,
+            )
+            .await?
+        }
+        Plan::Transcode { video, audio } => {
+            on_stage(Stage::Convert);
+            convert(
+                cfg,
+                input,
+                work_dir,
+                "converted.mp4",
+                video,
+                audio,
+                &cfg.convert,
+                None,
+            )
+            .await?
+        }
+    };
+    if video != input {
+        // The download is no longer needed; free its space before compressing.
+        let _ = tokio::fs::remove_file(input).await;
+    }
+
+    let mut size = file_size(&video).await?;
+    let mut compressed = false;
+    if size > cfg.compress_above_bytes {
+        on_stage(Stage::Compress);
+        let audio = match probe.audio.as_ref().map(|a| a.codec.as_str()) {
+            None => Action::Absent,
+            Some("aac") => Action::Copy,
+            Some(_) => Action::Encode,
+        };
+        let (smaller, smaller_probe) = convert(
+            cfg,
+            &video,
+            work_dir,
+            "compressed.mp4",
+            Action::Encode,
+            audio,
+            &cfg.compress,
+            None,
+        )
+        .await?;
+        let smaller_size = file_size(&smaller).await?;
+        if smaller_size < size {
+            let _ = tokio::fs::remove_file(&video).await;
+            (video, probe, size, compressed) = (smaller, smaller_probe, smaller_size, true);
+        } else {
+            let _ = tokio::fs::remove_file(&smaller).await;
+        }
+    }
+
+    on_stage(Stage::Thumbnails);
+    let thumbnails: Vec<(ThumbSize, PathBuf)> = ThumbSize::ALL
+        .iter()
+        .map(|size| (*size, work_dir.join(format!("thumb_{}.jpg", size.as_str()))))
+        .collect();
+    let (thumbs_done, hash) = tokio::join!(
+        make_thumbnails(cfg, &video, &probe, &thumbnails),
+        sha256_file(video.clone())
+    );
+    let thumbnails_bytes = thumbs_done?;
+    let sha256 = hash.map_err(|e| io_error("cannot hash the video", e))?;
+
+    Ok(ProcessedMedia {
+        media: probe.media_info(),
+        video,
+        thumbnails,
+        thumbnails_bytes,
+        size_bytes: size,
+        sha256,
+        plan,
+        compressed,
+    })
+}
+
+/// Writes `work_dir/name` from `input` and probes the result (its facts are what we store).
+#[allow(clippy::too_many_arguments)]
+async fn convert(
+    cfg: &ProcessingConfig,
+    input: &Path,
+    work_dir: &Path,
+    name: &str,
+    video: Action,
+    audio: Action,
+    enc: &EncodeSettings,
+    frame: Option<(u32, u32)>,
+) -> Result<(PathBuf, Probe), JobError> {
+    let output = work_dir.join(name);
+    ffmpeg::run(
+        &cfg.ffmpeg,
+        ffmpeg::convert_args(input, &output, video, audio, enc, frame),
+        enc.timeout,
+    )
+    .await?;
+    let probe = ffprobe::probe(&cfg.ffprobe, &output, &cfg.limits, cfg.probe_timeout)
+        .await
+        .map_err(|e| {
+            JobError::new(
+                ErrorCode::ProcessingFailed,
+                format!("the converted file is unreadable: {}", e.message),
+            )
+        })?;
+    Ok((output, probe))
+}
+
+/// Writes the thumbnails; returns their total size.
+async fn make_thumbnails(
+    cfg: &ProcessingConfig,
+    video: &Path,
+    probe: &Probe,
+    outputs: &[(ThumbSize, PathBuf)],
+) -> Result<u64, JobError> {
+    let at = ffmpeg::thumbnail_time(probe.duration_seconds, cfg.thumbnail_at);
+    let targets: Vec<(ThumbSize, &Path)> = outputs.iter().map(|(s, p)| (*s, p.as_path())).collect();
+    ffmpeg::run(
+        &cfg.ffmpeg,
+        ffmpeg::thumbnail_args(video, at, &targets),
+        cfg.convert.timeout,
+    )
+    .await?;
+    let mut total = 0;
+    for (size, path) in outputs {
+        let bytes = tokio::fs::metadata(path)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if bytes == 0 {
+            return Err(JobError::new(
+                ErrorCode::ProcessingFailed,
+                format!("ffmpeg wrote no {} thumbnail", size.as_str()),
+            ));
+        }
+        total += bytes;
+    }
+    Ok(total)
+}
+
+/// A finished rendition, inside the work directory.
+#[derive(Debug, Clone)]
+pub struct Transcoded {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+/// Re-encodes a stored video at `frame` size (H.264; stored audio is AAC, so it is copied),
+/// and probes and hashes the result.
+pub async fn transcode(
+    cfg: &ProcessingConfig,
+    source: &Path,
+    work_dir: &Path,
+    frame: (u32, u32),
+    on_stage: &(dyn Fn(Stage) + Send + Sync),
+) -> Result<Transcoded, JobError> {
+    on_stage(Stage::Convert);
+    let (path, probe) = convert(
+        cfg,
+        source,
+        work_dir,
+        "rendition.mp4",
+        Action::Encode,
+        Action::Copy,
+        &cfg.convert,
+        Some(frame),
+    )
+    .await?;
+    let size_bytes = file_size(&path).await?;
+    let sha256 = sha256_file(path.clone())
+        .await
+        .map_err(|e| io_error("cannot hash the rendition", e))?;
+    let (width, height) = probe.display_size();
+    Ok(Transcoded {
+        path,
+        width,
+        height,
+        size_bytes,
+        sha256,
+    })
+}
+
+/// SHA-256 of a file as lowercase hex, read in 1 MiB blocks on the blocking pool.
+pub async fn sha256_file(path: PathBuf) -> std::io::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        use sha2::Digest;
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(path).await.unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! The integration tests: one binary, real tools, real databases.
+//!
+//! `helpers::spawn_app()` starts a complete app on a fresh database with its own media root and
+//! fixture server. Scenarios written with `on_both_backends!` run on SQLite and, when
+//! `PRSNL_TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+mod exposition;
+mod fixture_server;
+mod fixtures;
+mod helpers;
+mod prometheus_tools;
+
+mod capture;
+mod cli;
+mod http_api;
+mod observability;
+mod platforms;
+mod queue;
+mod ssrf;
+mod streaming;
+mod supervision;
+mod video_api;

@@ -1,0 +1,250 @@
+//! The durable queue's contract, run on both backends against the database layer directly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prsnl::db::Db;
+use prsnl::db::items::{self, Completion, NewCapture};
+use prsnl::db::jobs::{self, Claimant, Effect, Lane, Lease, Subject};
+use prsnl::domain::{
+    CaptureUrl, ErrorCode, ItemId, JobError, JobId, JobState, MediaInfo, Platform, Source,
+};
+
+use crate::helpers::{fresh_db, on_both_backends};
+
+fn claimant(owner: &str, boot: &str) -> Claimant {
+    Claimant {
+        owner: owner.into(),
+        boot_id: boot.into(),
+        lease: Duration::from_secs(60),
+    }
+}
+
+async fn enqueue(db: &Db, n: usize, max_attempts: u32) -> Vec<ItemId> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let url = CaptureUrl::parse(&format!("https://example.com/video/{i}.mp4")).unwrap();
+        let record = items::insert_capture(
+            db,
+            &NewCapture {
+                source_url: url.to_string(),
+                url,
+                platform: Platform::Generic,
+                platform_media_id: None,
+                source: Source::Api,
+                owner: None,
+                max_attempts,
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(record.item.id);
+    }
+    ids
+}
+
+fn completion() -> Completion {
+    Completion {
+        title: None,
+        media: MediaInfo {
+            duration_seconds: 1.0,
+            width: 2,
+            height: 2,
+            video_codec: "h264".into(),
+            audio_codec: None,
+            bitrate_bps: None,
+            fps: None,
+            container: "mp4".into(),
+        },
+        size_bytes: 1,
+        thumbnails_bytes: 3,
+        sha256: "00".into(),
+        warnings: Vec::new(),
+        shared_paths: None,
+    }
+}
+
+fn capture_of(item: ItemId) -> Subject {
+    Subject {
+        kind: prsnl::domain::JobKind::Capture,
+        item,
+    }
+}
+
+fn captured(item: ItemId, completion: &Completion) -> Effect<'_> {
+    Effect::Captured { item, completion }
+}
+
+fn now() -> i64 {
+    prsnl::clock::now_ms()
+}
+
+on_both_backends! {
+    async fn eight_claimers_process_five_hundred_jobs_exactly_once(backend: Backend) {
+        let (db, _dir, _pg) = fresh_db(&backend).await;
+        enqueue(&db, 500, 3).await;
+        let processed: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let (db, processed, errors) = (db.clone(), Arc::clone(&processed), Arc::clone(&errors));
+                tokio::spawn(async move {
+                    let who = claimant(&format!("worker-{w}"), "boot");
+                    loop {
+                        // Vary the batch size so claims interleave in every way.
+                        let claimed = match jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1 + (w % 3) as u32, now()).await {
+                            Ok(claimed) => claimed,
+                            Err(e) => {
+                                errors.lock().unwrap().push(e.to_string());
+                                continue;
+                            }
+                        };
+                        if claimed.is_empty() {
+                            return;
+                        }
+                        for job in claimed {
+                            *processed.lock().unwrap().entry(job.lease.job).or_default() += 1;
+                            match jobs::complete(&db, &job.lease, Effect::Captured { item: job.item_id, completion: &completion() }, now()).await {
+                                Ok(true) => {}
+                                Ok(false) => errors.lock().unwrap().push(format!("lost lease of {}", job.lease.job)),
+                                Err(e) => errors.lock().unwrap().push(e.to_string()),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+        {
+            let errors = errors.lock().unwrap();
+            assert!(errors.is_empty(), "{} errors, e.g. {:?}", errors.len(), errors.first());
+            let processed = processed.lock().unwrap();
+            assert_eq!(processed.len(), 500, "every job processed");
+            assert!(processed.values().all(|n| *n == 1), "no job processed twice");
+        }
+        let states = count_states(&db).await;
+        assert_eq!(states.get("completed"), Some(&500), "{states:?}");
+    }
+}
+
+async fn count_states(db: &Db) -> HashMap<String, i64> {
+    let rows: Vec<(String, i64)> = match db {
+        Db::Sqlite(pool) => sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        Db::Postgres(pool) => sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+    };
+    rows.into_iter().collect()
+}
+
+on_both_backends! {
+    async fn jobs_leased_by_an_earlier_boot_return_to_the_queue_still_charged(backend: Backend) {
+        let (db, _dir, _pg) = fresh_db(&backend).await;
+        let [item] = enqueue(&db, 1, 3).await[..] else { unreachable!() };
+        let claimed = jobs::claim(&db, &claimant("host-a", "boot-1"), Lane::Download(Platform::Generic), 5, now()).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        // Another instance's recovery does not touch host-a's jobs.
+        let other = jobs::recover_owned(&db, "host-b", now()).await.unwrap();
+        assert!(other.requeued.is_empty());
+        // host-a comes back (a new boot) and takes its orphans back to the queue.
+        let recovery = jobs::recover_owned(&db, "host-a", now()).await.unwrap();
+        assert_eq!(recovery.requeued, vec![claimed[0].lease.job]);
+        let job = &jobs::for_item(&db, item).await.unwrap()[0];
+        assert_eq!(job.state, JobState::Queued);
+        assert_eq!(job.attempt, 1, "the lost attempt stays charged");
+        assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::WorkerLost));
+        assert_eq!(items::get(&db, item).await.unwrap().unwrap().status, prsnl::domain::ItemStatus::Queued);
+    }
+}
+
+on_both_backends! {
+    async fn a_job_out_of_attempts_fails_with_its_reason_and_is_kept(backend: Backend) {
+        let (db, _dir, _pg) = fresh_db(&backend).await;
+        let [item] = enqueue(&db, 1, 2).await[..] else { unreachable!() };
+        for _ in 0..2 {
+            let claimed = jobs::claim(&db, &claimant("host-a", "boot"), Lane::Download(Platform::Generic), 1, now()).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+            jobs::recover_owned(&db, "host-a", now()).await.unwrap();
+        }
+        let job = &jobs::for_item(&db, item).await.unwrap()[0];
+        assert_eq!(job.state, JobState::Failed);
+        assert_eq!(job.attempt, 2);
+        assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::WorkerLost));
+        let stored = items::get(&db, item).await.unwrap().unwrap();
+        assert_eq!(stored.status, prsnl::domain::ItemStatus::Failed);
+        assert_eq!(stored.error.map(|e| e.code), Some(ErrorCode::WorkerLost));
+        assert!(jobs::claim(&db, &claimant("host-a", "boot"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().is_empty());
+    }
+}
+
+on_both_backends! {
+    async fn a_stale_attempt_cannot_change_the_job(backend: Backend) {
+        let (db, _dir, _pg) = fresh_db(&backend).await;
+        let [item] = enqueue(&db, 1, 3).await[..] else { unreachable!() };
+        let first = jobs::claim(&db, &claimant("a", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
+        jobs::recover_owned(&db, "a", now()).await.unwrap();
+        let second = jobs::claim(&db, &claimant("b", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
+        assert_eq!(second.lease.attempt, 2);
+        // The zombie of attempt 1 can neither complete, fail nor release the job.
+        let error = JobError::new(ErrorCode::DownloadFailed, "zombie");
+        assert!(!jobs::complete(&db, &first.lease, captured(item, &completion()), now()).await.unwrap());
+        assert!(!jobs::fail(&db, &first.lease, capture_of(item), &error, now()).await.unwrap());
+        assert!(!jobs::release(&db, &first.lease, capture_of(item), now()).await.unwrap());
+        let forged = Lease { owner: "a".into(), ..second.lease.clone() };
+        assert!(!jobs::complete(&db, &forged, captured(item, &completion()), now()).await.unwrap());
+        assert!(jobs::complete(&db, &second.lease, captured(item, &completion()), now()).await.unwrap());
+        assert_eq!(jobs::for_item(&db, item).await.unwrap()[0].state, JobState::Completed);
+    }
+}
+
+on_both_backends! {
+    async fn retries_wait_for_their_backoff_and_releases_are_free(backend: Backend) {
+        let (db, _dir, _pg) = fresh_db(&backend).await;
+        let [item] = enqueue(&db, 1, 3).await[..] else { unreachable!() };
+        let who = claimant("a", "1");
+        let job = jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
+        let error = JobError::new(ErrorCode::UpstreamError, "HTTP 500");
+        let t = now();
+        assert!(jobs::retry(&db, &job.lease, capture_of(item), &error, t + 10_000, t).await.unwrap());
+        assert!(jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, t + 1).await.unwrap().is_empty(), "not due yet");
+        assert!(jobs::claim(&db, &who, Lane::Download(Platform::Youtube), 1, t + 20_000).await.unwrap().is_empty(), "other platform");
+        let again = jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, t + 20_000).await.unwrap().remove(0);
+        assert_eq!(again.lease.attempt, 2);
+        // A shutdown hands the job back without charging the attempt.
+        assert!(jobs::release(&db, &again.lease, capture_of(item), now()).await.unwrap());
+        let record = &jobs::for_item(&db, item).await.unwrap()[0];
+        assert_eq!((record.state, record.attempt), (JobState::Queued, 1));
+    }
+}
+
+on_both_backends! {
+    async fn expired_leases_of_other_processes_are_taken_over_and_the_loser_learns_it(backend: Backend) {
+        let (db, _dir, _pg) = fresh_db(&backend).await;
+        enqueue(&db, 2, 3).await;
+        let t = now();
+        let mut who = claimant("a", "1");
+        who.lease = Duration::from_secs(10);
+        let claimed = jobs::claim(&db, &who, Lane::Download(Platform::Generic), 2, t).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let leases: Vec<Lease> = claimed.iter().map(|c| c.lease.clone()).collect();
+        // Process "a" renews only the first job; at t+15 s the second one's lease ran out.
+        assert!(jobs::renew_leases(&db, &who, &leases[..1], t + 9_000).await.unwrap().is_empty());
+        // "a" never recovers its own jobs from under itself...
+        assert!(jobs::recover_expired(&db, "a", t + 15_000).await.unwrap().requeued.is_empty());
+        // ...but another process takes the expired one over.
+        let recovered = jobs::recover_expired(&db, "b", t + 15_000).await.unwrap();
+        assert_eq!(recovered.requeued, vec![claimed[1].lease.job]);
+        // "a" learns it lost that job at its next renewal, and keeps the other.
+        let lost = jobs::renew_leases(&db, &who, &leases, t + 16_000).await.unwrap();
+        assert_eq!(lost, vec![leases[1].clone()]);
+        assert!(jobs::holds(&db, &leases[0]).await.unwrap());
+        assert!(!jobs::holds(&db, &leases[1]).await.unwrap());
+    }
+}
