@@ -13,6 +13,8 @@ pub enum FaultPoint {
     DownloaderHandle,
     /// A processing worker actor panics while handling a processing request.
     ProcessingWorkerHandle,
+    /// The watch folder actor panics after recording an import, before moving the file.
+    WatchAfterRecord,
 }
 
 #[derive(Debug, Default)]

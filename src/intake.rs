@@ -1,12 +1,14 @@
 //! Intake: how a submitted URL becomes a recorded capture, the same for every door (API, CLI,
-//! and later the bot and the watch folder). Validation and the SSRF check happen here, before
-//! any row is written or any connection made to the target.
+//! watch folder, and later the bot). Validation and the SSRF check happen here, before any row
+//! is written or any connection made to the target. Local files (the watch folder's videos)
+//! come in through `import_file`.
 
 use std::time::Duration;
 
 use crate::actors::metrics::MetricsMsg;
 use crate::actors::pipeline::PipelineMsg;
 use crate::context::AppContext;
+use crate::db::imports::{ImportRecord, NewImport};
 use crate::db::items::{CaptureOutcome, CaptureRecord, NewCapture};
 use crate::domain::platform;
 use crate::domain::{CaptureUrl, ErrorCode, JobError, Source};
@@ -26,6 +28,36 @@ pub async fn submit_url(
         ctx,
         source,
         result.as_ref().map(|r| r.outcome).map_err(|e| e.code),
+    );
+    result
+}
+
+/// Asks the Pipeline to record the import of a local file (or find its earlier record).
+/// Counted like a capture, by door and outcome.
+pub async fn import_file(ctx: &AppContext, request: NewImport) -> Result<ImportRecord, JobError> {
+    let source = request.source;
+    let result = ctx
+        .pipeline
+        .call(
+            |reply| PipelineMsg::Import { request, reply },
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| JobError::new(ErrorCode::Unavailable, e.to_string()))
+        .and_then(|answer| answer);
+    count_submission(
+        ctx,
+        source,
+        result
+            .as_ref()
+            .map(|r| {
+                if r.created {
+                    CaptureOutcome::Created
+                } else {
+                    CaptureOutcome::Existing
+                }
+            })
+            .map_err(|e| e.code),
     );
     result
 }

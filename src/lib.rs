@@ -19,6 +19,7 @@ pub mod settings;
 pub mod storage;
 pub mod sys;
 pub mod telemetry;
+pub mod watch;
 
 pub use app::{App, Exit, StartOptions};
 pub use settings::Settings;

@@ -13,7 +13,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::task::AbortOnDropHandle;
 
 pub use crate::metrics::{
-    CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage,
+    CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage, RescanReason,
+    WatchOutcome,
 };
 
 use crate::actors::storage::StorageMsg;
@@ -62,6 +63,10 @@ pub enum MetricsMsg {
         status: CleanupStatus,
         count: u64,
     },
+    /// The watch folder was scanned in full.
+    WatchRescan(RescanReason),
+    /// A file was taken from the watch folder.
+    WatchFile(WatchOutcome),
     /// Time to re-read the state gauges.
     Refresh,
 }
@@ -175,6 +180,12 @@ fn apply(f: &Families, event: &MetricsMsg) {
             .cleanups
             .with_label_values(&[operation.as_str(), status.as_str()])
             .inc_by(count),
+        MetricsMsg::WatchRescan(reason) => {
+            f.watch_rescans.with_label_values(&[reason.as_str()]).inc()
+        }
+        MetricsMsg::WatchFile(outcome) => {
+            f.watch_files.with_label_values(&[outcome.as_str()]).inc()
+        }
         MetricsMsg::Refresh => {}
     }
 }
@@ -199,9 +210,8 @@ async fn refresh(ctx: &AppContext) {
             // the middle of a refresh must not see a queue that is momentarily empty.
             let mut queue: HashMap<(&str, &str, &str), i64> =
                 queue_series().map(|key| (key, 0)).collect();
-            let mut in_flight: HashMap<&str, i64> = [JobKind::Capture, JobKind::Transcode]
-                .map(|kind| (kind.as_str(), 0))
-                .into();
+            let mut in_flight: HashMap<&str, i64> =
+                JobKind::ALL.map(|kind| (kind.as_str(), 0)).into();
             for row in &depth.rows {
                 let platform = row.platform.map_or(NO_PLATFORM, Platform::as_str);
                 *queue
@@ -285,7 +295,10 @@ fn queue_series() -> impl Iterator<Item = (&'static str, &'static str, &'static 
         Platform::ALL
             .into_iter()
             .map(move |platform| (JobKind::Capture.as_str(), state, platform.as_str()))
-            .chain([(JobKind::Transcode.as_str(), state, NO_PLATFORM)])
+            .chain(
+                [JobKind::Transcode, JobKind::Import]
+                    .map(|kind| (kind.as_str(), state, NO_PLATFORM)),
+            )
     })
 }
 

@@ -13,6 +13,7 @@ pub mod processing_worker;
 pub mod root;
 pub mod storage;
 pub mod supervision;
+pub mod watch_folder;
 
 /// The span a job attempt's work runs in: every line logged inside it names the job and its
 /// item, whichever module logs it (yt-dlp wrapper, egress guard, ffmpeg).

@@ -7,11 +7,13 @@
 //! ├── PipelineActor
 //! │   ├── DownloadSupervisor ── Downloader × 5 platforms
 //! │   └── ProcessingPool ────── ProcessingWorker × ≤ cores
+//! ├── WatchFolderActor (`watch.enabled`, when serving)
 //! └── HttpServer
 //! ```
 //!
 //! Children start in that order and stop in reverse. A graceful shutdown first closes the
-//! API, then lets the Pipeline drain for the grace period, then stops the rest. Children are
+//! doors (the API, the watch folder), then lets the Pipeline drain for the grace period, then
+//! stops the rest. Children are
 //! restarted one-for-one with a budget; past it the root fails and the process exits
 //! non-zero, for the service manager to restart.
 
@@ -25,6 +27,7 @@ use super::metrics::MetricsActor;
 use super::pipeline::{LostWork, PipelineActor, PipelineMsg};
 use super::storage::StorageActor;
 use super::supervision::{Children, RestartPolicy, follow};
+use super::watch_folder::WatchFolderActor;
 use crate::context::AppContext;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +35,7 @@ pub enum RootChild {
     Metrics,
     Storage,
     Pipeline,
+    Watch,
     Http,
 }
 
@@ -41,6 +45,7 @@ impl RootChild {
             Self::Metrics => "metrics",
             Self::Storage => "storage",
             Self::Pipeline => "pipeline",
+            Self::Watch => "watch_folder",
             Self::Http => "http_server",
         }
     }
@@ -89,6 +94,16 @@ async fn spawn_child(
             .await?
             .0
             .get_cell(),
+        RootChild::Watch => {
+            // The watch folder is a door of the service, not of a one-off CLI capture.
+            if state.args.listener.is_none() || !ctx.settings.watch.enabled {
+                return Ok(());
+            }
+            Actor::spawn_linked(None, WatchFolderActor, ctx, supervisor)
+                .await?
+                .0
+                .get_cell()
+        }
         RootChild::Http => {
             let Some(listener) = state.args.listener.clone() else {
                 return Ok(());
@@ -132,6 +147,7 @@ impl Actor for RootSupervisor {
             RootChild::Metrics,
             RootChild::Storage,
             RootChild::Pipeline,
+            RootChild::Watch,
             RootChild::Http,
         ] {
             spawn_child(&myself, &mut state, child).await?;
@@ -170,6 +186,7 @@ impl Actor for RootSupervisor {
                 state.stopping = true;
                 tracing::info!("shutting down: closing the API");
                 state.children.stop(RootChild::Http, grace).await;
+                state.children.stop(RootChild::Watch, grace).await;
                 tracing::info!(grace = ?grace, "shutting down: draining running jobs");
                 let drained = ctx
                     .pipeline

@@ -289,7 +289,7 @@ async fn same_video(tx: &mut Tx, new: &NewCapture) -> Result<Option<Item>, DbErr
     row.map(Item::try_from).transpose()
 }
 
-async fn get_in(tx: &mut Tx, id: ItemId) -> Result<Option<Item>, DbError> {
+pub(crate) async fn get_in(tx: &mut Tx, id: ItemId) -> Result<Option<Item>, DbError> {
     let row: Option<ItemRow> = on_tx!(tx, conn => sqlx::query_as("SELECT * FROM items WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(conn)

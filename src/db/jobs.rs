@@ -77,11 +77,13 @@ pub struct ClaimedJob {
 }
 
 /// Which queue a claim takes from: downloads are claimed per platform (each has its own cap),
-/// work that needs only the processing pool (transcodes) on its own.
+/// work that needs only the processing pool on its own (transcodes, and imports of local
+/// files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Download(Platform),
     Processing,
+    Import,
 }
 
 impl Lane {
@@ -89,6 +91,7 @@ impl Lane {
         match self {
             Lane::Download(platform) => (JobKind::Capture.as_str(), Some(platform.as_str())),
             Lane::Processing => (JobKind::Transcode.as_str(), None),
+            Lane::Import => (JobKind::Import.as_str(), None),
         }
     }
 }
@@ -277,7 +280,7 @@ pub struct Subject {
 
 impl Subject {
     fn owns_item_status(&self) -> bool {
-        self.kind == JobKind::Capture
+        self.kind.makes_item()
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod breakers;
 pub mod housekeeping;
+pub mod imports;
 pub mod items;
 pub mod jobs;
 pub mod renditions;

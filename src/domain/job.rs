@@ -14,20 +14,30 @@ pub enum JobKind {
     Capture,
     /// Make a rendition of a completed item at another quality.
     Transcode,
+    /// Process a local file (watch folder, upload) into the item's video and thumbnails.
+    Import,
 }
 
 impl JobKind {
+    pub const ALL: [Self; 3] = [Self::Capture, Self::Transcode, Self::Import];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Capture => "capture",
             Self::Transcode => "transcode",
+            Self::Import => "import",
         }
     }
 
+    /// Whether the job makes its item (and so moves the item's status): a capture or an
+    /// import does; a transcode of a completed video must not make it "processing" or
+    /// "failed".
+    pub const fn makes_item(self) -> bool {
+        matches!(self, Self::Capture | Self::Import)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Capture, Self::Transcode]
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
     }
 }
 

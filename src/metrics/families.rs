@@ -10,14 +10,16 @@ use prometheus::{
 
 use super::labels::{
     self, CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage,
+    RescanReason, WatchOutcome,
 };
 use crate::domain::{JobKind, Platform, Quality, Source};
 
 /// Actors a supervisor restarts, as named in `prsnl_actor_restarts_total`.
-pub const SUPERVISED_ACTORS: [&str; 8] = [
+pub const SUPERVISED_ACTORS: [&str; 9] = [
     "metrics",
     "storage",
     "pipeline",
+    "watch_folder",
     "http_server",
     "download_supervisor",
     "processing_pool",
@@ -52,6 +54,8 @@ pub struct Families {
     pub disk_total: IntGauge,
     pub disk_free: IntGauge,
     pub cleanups: IntCounterVec,
+    pub watch_rescans: IntCounterVec,
+    pub watch_files: IntCounterVec,
     pub queue_jobs: IntGaugeVec,
     pub queue_oldest_due: Gauge,
     pub in_flight: IntGaugeVec,
@@ -192,6 +196,18 @@ impl Families {
                 "Clean-up operations on temp files and orphans, by operation and status.",
                 &["operation", "status"],
             ),
+            watch_rescans: counter(
+                registry,
+                "prsnl_watch_rescans_total",
+                "Full scans of the watch folder, by reason (startup, periodic, overflow of the kernel's event queue).",
+                &["reason"],
+            ),
+            watch_files: counter(
+                registry,
+                "prsnl_watch_files_total",
+                "Files taken from the watch folder, by outcome.",
+                &["outcome"],
+            ),
             queue_jobs: gauge(
                 registry,
                 "prsnl_queue_jobs",
@@ -248,7 +264,7 @@ impl Families {
                     .with_label_values(&[source.as_str(), outcome.as_str()]);
             }
         }
-        for kind in [JobKind::Capture, JobKind::Transcode] {
+        for kind in JobKind::ALL {
             for outcome in JobOutcome::ALL {
                 self.jobs
                     .with_label_values(&[kind.as_str(), outcome.as_str(), labels::code(None)]);
@@ -271,8 +287,10 @@ impl Families {
             }
         }
         for state in QUEUE_STATES {
-            self.queue_jobs
-                .with_label_values(&[JobKind::Transcode.as_str(), state, NO_PLATFORM]);
+            for kind in [JobKind::Transcode, JobKind::Import] {
+                self.queue_jobs
+                    .with_label_values(&[kind.as_str(), state, NO_PLATFORM]);
+            }
         }
         for stage in ProcessingStage::ALL {
             for outcome in ["success", "failure"] {
@@ -301,11 +319,17 @@ impl Families {
                     .with_label_values(&[operation.as_str(), status.as_str()]);
             }
         }
-        for kind in [JobKind::Capture, JobKind::Transcode] {
+        for kind in JobKind::ALL {
             self.in_flight.with_label_values(&[kind.as_str()]);
         }
         for actor in SUPERVISED_ACTORS {
             self.restarts.with_label_values(&[actor]);
+        }
+        for reason in RescanReason::ALL {
+            self.watch_rescans.with_label_values(&[reason.as_str()]);
+        }
+        for outcome in WatchOutcome::ALL {
+            self.watch_files.with_label_values(&[outcome.as_str()]);
         }
     }
 }

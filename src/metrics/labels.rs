@@ -166,3 +166,52 @@ impl CleanupStatus {
         }
     }
 }
+
+/// Why the watch folder was scanned in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RescanReason {
+    /// At start: files dropped while the service was down.
+    Startup,
+    /// The periodic reconcile (`watch.rescan_secs`).
+    Periodic,
+    /// The kernel's event queue overflowed: events were lost.
+    Overflow,
+}
+
+impl RescanReason {
+    pub const ALL: [Self; 3] = [Self::Startup, Self::Periodic, Self::Overflow];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Periodic => "periodic",
+            Self::Overflow => "overflow",
+        }
+    }
+}
+
+/// What became of a file taken from the watch folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchOutcome {
+    /// A video, recorded for import.
+    Imported,
+    /// A file seen before (same device, inode, size and mtime): its earlier record stands.
+    Duplicate,
+    /// A link file, read (its links were submitted like any capture).
+    Links,
+    /// Moved to `failed/` with a note.
+    Failed,
+}
+
+impl WatchOutcome {
+    pub const ALL: [Self; 4] = [Self::Imported, Self::Duplicate, Self::Links, Self::Failed];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Imported => "imported",
+            Self::Duplicate => "duplicate",
+            Self::Links => "links",
+            Self::Failed => "failed",
+        }
+    }
+}

@@ -15,7 +15,10 @@ use prometheus::{Encoder, Registry, TextEncoder};
 pub use families::{BREAKER_STATES, Families, NO_PLATFORM, QUEUE_STATES, STORAGE_KINDS};
 pub use http::{HttpMetrics, Route};
 pub use labels::code as label_code;
-pub use labels::{CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage};
+pub use labels::{
+    CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage, RescanReason,
+    WatchOutcome,
+};
 
 use crate::domain::{ErrorCode, JobKind};
 

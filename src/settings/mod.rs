@@ -35,6 +35,7 @@ pub struct Settings {
     pub platforms: PlatformsSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
+    pub watch: WatchSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,6 +165,18 @@ pub struct MetricsSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct WatchSettings {
+    pub enabled: bool,
+    pub dir: PathBuf,
+    pub settle_ms: u64,
+    pub rescan_secs: u64,
+    pub poll: bool,
+    pub poll_interval_ms: u64,
+    pub max_link_file_kb: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
@@ -284,8 +297,12 @@ impl Settings {
                 ));
             }
         }
-        let positive: [(&'static str, u64); 15] = [
+        let positive: [(&'static str, u64); 19] = [
             ("metrics.refresh_secs", self.metrics.refresh_secs),
+            ("watch.settle_ms", self.watch.settle_ms),
+            ("watch.rescan_secs", self.watch.rescan_secs),
+            ("watch.poll_interval_ms", self.watch.poll_interval_ms),
+            ("watch.max_link_file_kb", self.watch.max_link_file_kb),
             ("server.max_connections", self.server.max_connections as u64),
             (
                 "server.header_read_timeout_secs",

@@ -4,6 +4,7 @@
 //! or deletes them there. Work directories under `temp/processing/` belong to the attempt
 //! that created them.
 
+pub mod import;
 pub mod served;
 pub mod sweep;
 

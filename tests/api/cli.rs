@@ -25,9 +25,10 @@ fn prsnl() -> Command {
 fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("prsnl.toml");
     let text = format!(
-        "[database]\nurl = \"sqlite://{db}\"\n[storage]\nmedia_root = \"{media}\"\nmin_free_mb = 1\n{extra}",
+        "[database]\nurl = \"sqlite://{db}\"\n[storage]\nmedia_root = \"{media}\"\nmin_free_mb = 1\n[watch]\ndir = \"{inbox}\"\n{extra}",
         db = dir.join("prsnl.db").display(),
         media = dir.join("media").display(),
+        inbox = dir.join("inbox").display(),
     );
     std::fs::write(&path, text).unwrap();
     path

@@ -149,6 +149,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str, fixture_port: u1
     }
     s.security.ssrf_allow = vec![format!("127.0.0.1:{fixture_port}")];
     s.metrics.refresh_secs = 1;
+    s.watch.dir = dir.join("inbox");
     s
 }
 

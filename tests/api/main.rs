@@ -20,3 +20,4 @@ mod ssrf;
 mod streaming;
 mod supervision;
 mod video_api;
+mod watch_folder;

@@ -197,7 +197,10 @@ async fn a_file_over_100_mb_streams_whole_while_memory_stays_flat() {
     let config = dir.path().join("prsnl.toml");
     std::fs::write(
         &config,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db_url}\"\n[storage]\nmedia_root = \"{}\"\n", media.display()),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db_url}\"\n[storage]\nmedia_root = \"{}\"\n[watch]\nenabled = false\n",
+            media.display()
+        ),
     )
     .unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_prsnl"))

@@ -1,6 +1,7 @@
 //! An attempt's way through the stages: claim → download → process → commit → outcome.
 //!
-//! Capture jobs take every stage; transcode jobs start at processing. Each message names the
+//! Capture jobs take every stage; import jobs stage a local file instead of downloading;
+//! transcode jobs start at processing. Each message names the
 //! attempt by its lease; a message for an attempt that is no longer running (it was failed,
 //! cancelled or re-run) is dropped.
 
@@ -19,6 +20,7 @@ use crate::actors::processing_worker::{ProcessTicket, Processed, Work};
 use crate::actors::storage::{CommitFile, FileKind, StorageMsg};
 use crate::clock;
 use crate::context::ItemChange;
+use crate::db::imports::ImportPayload;
 use crate::db::items::{self, Completion};
 use crate::db::jobs::{self, ClaimedJob, Effect, Lane, Lease};
 use crate::db::renditions::{Rendition, TranscodePayload};
@@ -27,6 +29,7 @@ use crate::domain::job::{AfterFailure, after_failure};
 use crate::domain::{
     CaptureUrl, ErrorCode, ItemStatus, JobError, JobKind, Platform, Progress, Stage,
 };
+use crate::media::ytdlp::Downloaded;
 
 /// A source that sends much less than it announced is throttling us (or serving a fallback);
 /// the item is kept, with a warning a person can act on.
@@ -93,6 +96,26 @@ impl PipelineState {
                 }
             }
         }
+        // Imports share the processing room, so it is measured after transcodes took theirs.
+        let room = self.in_flight.room_for_processing(&self.capacity);
+        if processing_up && room > 0 {
+            match jobs::claim(
+                &self.ctx.db,
+                &claimant,
+                Lane::Import,
+                room as u32,
+                clock::now_ms(),
+            )
+            .await
+            {
+                Ok(claimed) => {
+                    for job in claimed {
+                        self.start(myself, job).await;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot claim import jobs"),
+            }
+        }
     }
 
     async fn start(&mut self, myself: &ActorRef<PipelineMsg>, job: ClaimedJob) {
@@ -116,7 +139,7 @@ impl PipelineState {
             platform: item.platform,
             quality: TranscodePayload::quality_of(job.payload.as_deref()),
             item,
-            stage: if kind == JobKind::Capture {
+            stage: if kind.makes_item() {
                 Stage::Download
             } else {
                 Stage::Convert
@@ -137,6 +160,7 @@ impl PipelineState {
         }
         let started = match kind {
             JobKind::Capture => self.start_capture(&lease).await,
+            JobKind::Import => self.start_import(myself, &lease).await,
             JobKind::Transcode => self.start_transcode(&lease),
         };
         if let Err(error) = started {
@@ -167,6 +191,35 @@ impl PipelineState {
                     .ok()
             })
             .ok_or_else(|| JobError::new(ErrorCode::Unavailable, "the downloaders are restarting"))
+    }
+
+    /// An import's "download" is a copy of the local file into the work directory, off the
+    /// actor's thread; its result arrives like a download's.
+    async fn start_import(
+        &mut self,
+        myself: &ActorRef<PipelineMsg>,
+        lease: &Lease,
+    ) -> Result<(), JobError> {
+        let running = self.in_flight.current(lease).expect("just inserted");
+        let payload = ImportPayload::parse(running.job.payload.as_deref())
+            .ok_or_else(|| JobError::new(ErrorCode::Internal, "the import job names no file"))?;
+        let title = running.item.title.clone();
+        let work_dir = running.work_dir.clone();
+        let max_bytes = self.ctx.settings.storage.max_video_size_mb * 1024 * 1024;
+        self.progress(lease, Progress::stage(Stage::Download)).await;
+        let (pipeline, lease) = (myself.clone(), lease.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = crate::storage::import::stage(&payload, &work_dir, max_bytes).map(
+                |(path, size_bytes)| Downloaded {
+                    path,
+                    size_bytes,
+                    title,
+                    announced_height: None,
+                },
+            );
+            let _ = pipeline.send_message(PipelineMsg::Downloaded { lease, result });
+        });
+        Ok(())
     }
 
     fn start_transcode(&mut self, lease: &Lease) -> Result<(), JobError> {
@@ -218,7 +271,7 @@ impl PipelineState {
             || running
                 .last_progress_write
                 .is_none_or(|t| t.elapsed() >= PROGRESS_WRITE_INTERVAL);
-        let (item, owns_status) = (running.item.id, running.job.kind == JobKind::Capture);
+        let (item, owns_status) = (running.item.id, running.job.kind.makes_item());
         if due {
             running.last_progress_write = Some(Instant::now());
         }
@@ -418,7 +471,7 @@ impl PipelineState {
         match recorded {
             Ok(true) => {
                 tracing::info!(job = %lease.job, %item, kind = running.job.kind.as_str(), "job completed");
-                if running.job.kind == JobKind::Capture {
+                if running.job.kind.makes_item() {
                     self.ctx.publish(
                         item,
                         ItemChange::Status {
@@ -493,7 +546,7 @@ impl PipelineState {
         };
         match recorded {
             Ok(true) => {
-                if subject.kind == JobKind::Capture {
+                if subject.kind.makes_item() {
                     let status = if outcome == JobOutcome::Failed {
                         ItemStatus::Failed
                     } else {

@@ -31,6 +31,7 @@ use super::processing_worker::Processed;
 use super::supervision::{Children, RestartPolicy, follow};
 use crate::clock;
 use crate::context::AppContext;
+use crate::db::imports::{ImportRecord, NewImport};
 use crate::db::items::{CaptureRecord, NewCapture};
 use crate::db::jobs::{self, Lease};
 use crate::db::renditions::TranscodeRequest;
@@ -44,6 +45,11 @@ pub enum PipelineMsg {
     Capture {
         request: NewCapture,
         reply: RpcReplyPort<Result<CaptureRecord, JobError>>,
+    },
+    /// Record the import of a local file (or find the earlier record of the same file).
+    Import {
+        request: NewImport,
+        reply: RpcReplyPort<Result<ImportRecord, JobError>>,
     },
     /// Queue a rendition of a completed item (or find the existing one or the active job).
     Transcode {
@@ -192,6 +198,14 @@ impl Actor for PipelineActor {
             PipelineMsg::Capture { request, reply } => {
                 let result = state.capture(&request).await;
                 let created = matches!(&result, Ok(record) if record.job.is_some());
+                let _ = reply.send(result);
+                if created {
+                    state.claim(&myself).await;
+                }
+            }
+            PipelineMsg::Import { request, reply } => {
+                let result = state.import(&request).await;
+                let created = matches!(&result, Ok(record) if record.created);
                 let _ = reply.send(result);
                 if created {
                     state.claim(&myself).await;

@@ -7,6 +7,7 @@ use crate::actors::metrics::{JobOutcome, MetricsMsg};
 use crate::actors::storage::{FileKind, StorageMsg};
 use crate::context::ItemChange;
 use crate::db::DbError;
+use crate::db::imports::{self, ImportRecord, NewImport};
 use crate::db::items::{self, CaptureRecord, NewCapture};
 use crate::db::renditions::{self, TranscodeRequest};
 use crate::domain::{ErrorCode, ItemId, ItemStatus, JobError, Quality, Stage};
@@ -36,6 +37,13 @@ impl PipelineState {
         items::insert_capture(&self.ctx.db, request)
             .await
             .map_err(|e| self.database_unavailable("record a capture", e))
+    }
+
+    pub(super) async fn import(&self, request: &NewImport) -> Result<ImportRecord, JobError> {
+        self.refuse_while_stopping()?;
+        imports::insert_import(&self.ctx.db, request)
+            .await
+            .map_err(|e| self.database_unavailable("record an import", e))
     }
 
     pub(super) async fn transcode(
