@@ -9,7 +9,7 @@ use crate::fixture_server::{FixtureServer, Route};
 use crate::fixtures::fixtures;
 use crate::helpers::{Backend, spawn_app};
 
-fn prsnl() -> Command {
+pub(crate) fn prsnl() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_prsnl"));
     // The tests' own environment must not configure the binary by accident.
     for (key, _) in std::env::vars() {
@@ -349,6 +349,7 @@ async fn serve_logs_name_the_request_and_the_job_on_every_line() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
+    prsnl::net::install_tls_provider();
     prsnl::net::install_tls_provider();
     let client = reqwest::Client::new();
     let up = crate::helpers::wait_for(Duration::from_secs(30), || {

@@ -100,6 +100,7 @@ impl PrometheusServer {
                 .spawn()
                 .expect("prometheus runs");
             let base = format!("http://127.0.0.1:{port}");
+            prsnl::net::install_tls_provider();
             let client = reqwest::Client::new();
             let ready = wait_for(Duration::from_secs(30), || {
                 let (client, url) = (client.clone(), format!("{base}/-/ready"));

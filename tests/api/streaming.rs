@@ -211,6 +211,7 @@ async fn a_file_over_100_mb_streams_whole_while_memory_stays_flat() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    prsnl::net::install_tls_provider();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let up = crate::helpers::wait_for(Duration::from_secs(30), || async {

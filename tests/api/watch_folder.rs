@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -347,13 +347,7 @@ async fn a_service_killed_during_an_import_imports_the_file_once_after_restart()
     )
     .unwrap();
     let serve = || {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_prsnl"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("PRSNL_") {
-                command.env_remove(key);
-            }
-        }
-        command
+        crate::cli::prsnl()
             .args(["serve", "--config"])
             .arg(&config)
             .stdout(Stdio::null())
@@ -361,6 +355,8 @@ async fn a_service_killed_during_an_import_imports_the_file_once_after_restart()
             .spawn()
             .unwrap()
     };
+    // No app runs in this process to choose the TLS provider for the test's own client.
+    prsnl::net::install_tls_provider();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let up = || async { client.get(format!("{base}/healthz")).send().await.is_ok() };
