@@ -21,7 +21,7 @@ use crate::actors::storage::StorageMsg;
 use crate::context::AppContext;
 use crate::domain::breaker::Gate;
 use crate::domain::{ErrorCode, JobKind, Platform, Quality, Source};
-use crate::metrics::{BREAKER_STATES, Families, NO_PLATFORM, QUEUE_STATES};
+use crate::metrics::{BREAKER_STATES, Families, NO_PLATFORM, queue_series};
 
 #[derive(Debug)]
 pub enum MetricsMsg {
@@ -287,19 +287,6 @@ async fn refresh(ctx: &AppContext) {
     if complete {
         f.gauges_refreshed.set(now as f64 / 1000.0);
     }
-}
-
-/// Every (kind, state, platform) series of the queue gauge.
-fn queue_series() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    QUEUE_STATES.into_iter().flat_map(|state| {
-        Platform::ALL
-            .into_iter()
-            .map(move |platform| (JobKind::Capture.as_str(), state, platform.as_str()))
-            .chain(
-                [JobKind::Transcode, JobKind::Import]
-                    .map(|kind| (kind.as_str(), state, NO_PLATFORM)),
-            )
-    })
 }
 
 fn saturating_i64(value: u64) -> i64 {

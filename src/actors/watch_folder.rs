@@ -350,11 +350,10 @@ impl WatchState {
     async fn take_media(&mut self, path: &Path) -> Result<Taken, String> {
         let (file, identity) = inbox::open_regular(path).map_err(|r| r.to_string())?;
         drop(file);
-        let max_mb = self.ctx.settings.storage.max_video_size_mb;
-        if identity.size > max_mb * 1024 * 1024 {
-            return Err(format!(
-                "the file is larger than storage.max_video_size_mb ({max_mb} MiB)"
-            ));
+        let max_bytes = self.ctx.settings.max_video_bytes();
+        if identity.size > max_bytes {
+            let refusal = JobError::too_large(identity.size, max_bytes);
+            return Err(format!("{} (storage.max_video_size_mb)", refusal.message));
         }
         if identity.size == 0 {
             return Err("the file is empty".to_string());
@@ -404,13 +403,8 @@ impl WatchState {
     }
 
     fn processed_destination(&self, path: &Path) -> PathBuf {
-        let date = clock::datetime(clock::now_ms());
-        let day = format!(
-            "{:04}-{:02}-{:02}",
-            date.year(),
-            u8::from(date.month()),
-            date.day()
-        );
+        // `Date` displays as YYYY-MM-DD.
+        let day = clock::datetime(clock::now_ms()).date().to_string();
         self.inbox
             .processed_destination(path.file_name().unwrap_or_default(), &day)
     }

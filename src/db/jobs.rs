@@ -77,21 +77,22 @@ pub struct ClaimedJob {
 }
 
 /// Which queue a claim takes from: downloads are claimed per platform (each has its own cap),
-/// work that needs only the processing pool on its own (transcodes, and imports of local
-/// files).
+/// work that needs only the processing pool (transcodes, imports of local files) on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Download(Platform),
     Processing,
-    Import,
 }
 
 impl Lane {
-    fn filter(self) -> (&'static str, Option<&'static str>) {
+    /// The two job kinds (the same one twice when there is one) and the platform it claims.
+    fn filter(self) -> ([&'static str; 2], Option<&'static str>) {
         match self {
-            Lane::Download(platform) => (JobKind::Capture.as_str(), Some(platform.as_str())),
-            Lane::Processing => (JobKind::Transcode.as_str(), None),
-            Lane::Import => (JobKind::Import.as_str(), None),
+            Lane::Download(platform) => ([JobKind::Capture.as_str(); 2], Some(platform.as_str())),
+            Lane::Processing => (
+                [JobKind::Transcode.as_str(), JobKind::Import.as_str()],
+                None,
+            ),
         }
     }
 }
@@ -109,14 +110,14 @@ struct ClaimedRow {
 
 const CLAIM_SQLITE: &str = "UPDATE jobs SET state = 'running', attempt = attempt + 1, \
      lease_owner = $1, boot_id = $2, lease_until = $3, updated_at = $4 \
-     WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND kind = $5 \
+     WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND kind IN ($5, $8) \
                   AND ($6 IS NULL OR platform = $6) AND run_after <= $4 \
                   ORDER BY run_after, id LIMIT $7) \
      RETURNING id, kind, item_id, platform, attempt, max_attempts, payload";
 
 const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', attempt = attempt + 1, \
      lease_owner = $1, boot_id = $2, lease_until = $3, updated_at = $4 \
-     WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND kind = $5 \
+     WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND kind IN ($5, $8) \
                   AND ($6::text IS NULL OR platform = $6) AND run_after <= $4 \
                   ORDER BY run_after, id LIMIT $7 FOR UPDATE SKIP LOCKED) \
      RETURNING id, kind, item_id, platform, attempt, max_attempts, payload";
@@ -137,7 +138,7 @@ pub async fn claim(
         Backend::Postgres => CLAIM_POSTGRES,
     };
     let lease_until = now + i64::try_from(who.lease.as_millis()).unwrap_or(i64::MAX / 2);
-    let (kind, platform) = lane.filter();
+    let ([kind, other_kind], platform) = lane.filter();
     let mut tx = db.begin_write().await?;
     let rows: Vec<ClaimedRow> = on_tx!(&mut tx, conn => sqlx::query_as(sql)
         .bind(&who.owner)
@@ -147,6 +148,7 @@ pub async fn claim(
         .bind(kind)
         .bind(platform)
         .bind(i64::from(limit))
+        .bind(other_kind)
         .fetch_all(conn)
         .await)?;
     tx.commit().await?;
@@ -247,7 +249,7 @@ pub async fn holds(db: &Db, lease: &Lease) -> Result<bool, DbError> {
     Ok(found.is_some())
 }
 
-/// Values for the `$4..` placeholders of a transition (the statement text is static).
+/// Values bound to the `$4..` parameters of a transition (the statement text is static).
 #[derive(Default)]
 struct Binder {
     values: Vec<BindValue>,

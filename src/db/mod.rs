@@ -1,7 +1,7 @@
 //! The database facade: SQLite (embedded, the default) or PostgreSQL (several instances sharing
 //! one queue), chosen by the URL scheme. Only this module knows SQL.
 //!
-//! Both backends run the same statements where the dialects agree (`$N` placeholders work on
+//! Both backends run the same statements where the dialects agree (`$N` bind parameters work on
 //! both); where they differ (claiming) each has its own text. Every write on SQLite runs in a
 //! `BEGIN IMMEDIATE` transaction: a deferred transaction that reads and then writes bypasses
 //! `busy_timeout` and fails with "database is locked" (THREATS fact 6).

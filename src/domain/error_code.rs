@@ -227,6 +227,18 @@ impl JobError {
         Self { code, message }
     }
 
+    /// `too_large`: a video of `bytes` (or more) against the `max_bytes` budget.
+    pub fn too_large(bytes: u64, max_bytes: u64) -> Self {
+        Self::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the video is {} MiB or more, above the {} MiB limit",
+                bytes >> 20,
+                max_bytes >> 20
+            ),
+        )
+    }
+
     pub fn is_retryable(&self) -> bool {
         self.code.is_retryable()
     }

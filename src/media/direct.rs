@@ -119,17 +119,6 @@ fn transport_error(e: &reqwest::Error) -> JobError {
     }
 }
 
-fn too_large(bytes: u64, max: u64) -> JobError {
-    JobError::new(
-        ErrorCode::TooLarge,
-        format!(
-            "the video is {} MiB or more, above the {} MiB limit",
-            bytes >> 20,
-            max >> 20
-        ),
-    )
-}
-
 /// A name for the item when the source gives none: Content-Disposition, else the URL's last
 /// path segment.
 fn title_of(response: &reqwest::Response, url: &CaptureUrl) -> Option<String> {
@@ -219,7 +208,7 @@ async fn fetch(
         .content_length()
         .map(|len| if resumed { len + resumable } else { len });
     if let Some(total) = announced.filter(|t| *t > req.max_bytes) {
-        return Err(too_large(total, req.max_bytes));
+        return Err(JobError::too_large(total, req.max_bytes));
     }
     // Look at the first bytes before deciding: a page is handed to yt-dlp untouched.
     let mut head: Vec<u8> = Vec::new();
@@ -265,7 +254,7 @@ async fn fetch(
             };
             received += chunk.len() as u64;
             if received > req.max_bytes {
-                return Err(too_large(received, req.max_bytes));
+                return Err(JobError::too_large(received, req.max_bytes));
             }
             file.write_all(&chunk)
                 .await

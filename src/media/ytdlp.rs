@@ -225,20 +225,9 @@ pub fn check_info(
         .or(info.filesize_approx)
         .filter(|s| *s > max_bytes as f64)
     {
-        return Err(too_large(size as u64, max_bytes));
+        return Err(JobError::too_large(size as u64, max_bytes));
     }
     Ok(())
-}
-
-fn too_large(size: u64, max_bytes: u64) -> JobError {
-    JobError::new(
-        ErrorCode::TooLarge,
-        format!(
-            "the video is {} MiB or more, above the {} MiB limit",
-            size / (1024 * 1024),
-            max_bytes / (1024 * 1024)
-        ),
-    )
 }
 
 /// What yt-dlp's messages mean, in order of precedence: the first row with a signal in the
@@ -576,7 +565,7 @@ async fn follow_run(
                         // arrive; one sending more than it announced is stopped as they do.
                         let claimed = total.unwrap_or(0).max(downloaded);
                         if claimed > req.max_bytes {
-                            return Err(too_large(claimed, req.max_bytes));
+                            return Err(JobError::too_large(claimed, req.max_bytes));
                         }
                         on_progress(Progress::bytes(Stage::Download, downloaded, total));
                     }
@@ -587,7 +576,7 @@ async fn follow_run(
             _ = budget_tick.tick() => {
                 let used = dir_bytes(&req.work_dir).await;
                 if used > req.max_bytes {
-                    return Err(too_large(used, req.max_bytes));
+                    return Err(JobError::too_large(used, req.max_bytes));
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -627,7 +616,7 @@ fn collect_output(
         .map_err(|e| JobError::new(ErrorCode::NoOutput, e.to_string()))?
         .len();
     if size_bytes > req.max_bytes {
-        return Err(too_large(size_bytes, req.max_bytes));
+        return Err(JobError::too_large(size_bytes, req.max_bytes));
     }
     Ok(Downloaded {
         path,

@@ -276,21 +276,14 @@ impl Families {
                 .with_label_values(&[platform, "success", labels::code(None)]);
             self.download_seconds.with_label_values(&[platform]);
             self.throttled.with_label_values(&[platform]);
-            for state in QUEUE_STATES {
-                self.queue_jobs
-                    .with_label_values(&[JobKind::Capture.as_str(), state, platform]);
-            }
             for state in BREAKER_STATES {
                 self.breakers
                     .with_label_values(&[platform, state])
                     .set(i64::from(state == "closed"));
             }
         }
-        for state in QUEUE_STATES {
-            for kind in [JobKind::Transcode, JobKind::Import] {
-                self.queue_jobs
-                    .with_label_values(&[kind.as_str(), state, NO_PLATFORM]);
-            }
+        for (kind, state, platform) in queue_series() {
+            self.queue_jobs.with_label_values(&[kind, state, platform]);
         }
         for stage in ProcessingStage::ALL {
             for outcome in ["success", "failure"] {
@@ -332,4 +325,21 @@ impl Families {
             self.watch_files.with_label_values(&[outcome.as_str()]);
         }
     }
+}
+
+/// Every (kind, state, platform) series of `prsnl_queue_jobs`: captures per platform, and the
+/// kinds that download nothing (transcodes, imports) without one.
+pub fn queue_series() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    QUEUE_STATES.into_iter().flat_map(|state| {
+        JobKind::ALL.into_iter().flat_map(move |kind| {
+            let platforms = if kind == JobKind::Capture {
+                Platform::ALL.map(Platform::as_str).to_vec()
+            } else {
+                vec![NO_PLATFORM]
+            };
+            platforms
+                .into_iter()
+                .map(move |platform| (kind.as_str(), state, platform))
+        })
+    })
 }

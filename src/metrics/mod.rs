@@ -12,7 +12,9 @@ mod labels;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
-pub use families::{BREAKER_STATES, Families, NO_PLATFORM, QUEUE_STATES, STORAGE_KINDS};
+pub use families::{
+    BREAKER_STATES, Families, NO_PLATFORM, QUEUE_STATES, STORAGE_KINDS, queue_series,
+};
 pub use http::{HttpMetrics, Route};
 pub use labels::code as label_code;
 pub use labels::{

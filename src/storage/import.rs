@@ -33,25 +33,10 @@ pub fn stage(
         })?
         .len();
     if size > max_bytes {
-        return Err(JobError::new(
-            ErrorCode::TooLarge,
-            format!(
-                "the file is {} MiB, more than storage.max_video_size_mb ({} MiB)",
-                size / (1024 * 1024),
-                max_bytes / (1024 * 1024)
-            ),
-        ));
+        return Err(JobError::too_large(size, max_bytes));
     }
-    let io_failure = |what: &str, e: std::io::Error| {
-        let code = if e.raw_os_error() == Some(nix::libc::ENOSPC) {
-            ErrorCode::DiskFull
-        } else {
-            ErrorCode::ProcessingFailed
-        };
-        JobError::new(code, format!("{what}: {e}"))
-    };
     std::fs::create_dir_all(work_dir)
-        .map_err(|e| io_failure("cannot create the work directory", e))?;
+        .map_err(|e| super::io_job_error("cannot create the work directory", &e))?;
     let mut name = std::ffi::OsString::from("import");
     if let Some(ext) = source.extension() {
         name.push(".");
@@ -59,7 +44,7 @@ pub fn stage(
     }
     let staged = work_dir.join(name);
     let copied = std::fs::copy(source, &staged)
-        .map_err(|e| io_failure("cannot copy the file to import", e))?;
+        .map_err(|e| super::io_job_error("cannot copy the file to import", &e))?;
     Ok((staged, copied))
 }
 

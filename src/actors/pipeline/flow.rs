@@ -96,26 +96,6 @@ impl PipelineState {
                 }
             }
         }
-        // Imports share the processing room, so it is measured after transcodes took theirs.
-        let room = self.in_flight.room_for_processing(&self.capacity);
-        if processing_up && room > 0 {
-            match jobs::claim(
-                &self.ctx.db,
-                &claimant,
-                Lane::Import,
-                room as u32,
-                clock::now_ms(),
-            )
-            .await
-            {
-                Ok(claimed) => {
-                    for job in claimed {
-                        self.start(myself, job).await;
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot claim import jobs"),
-            }
-        }
     }
 
     async fn start(&mut self, myself: &ActorRef<PipelineMsg>, job: ClaimedJob) {
@@ -205,7 +185,7 @@ impl PipelineState {
             .ok_or_else(|| JobError::new(ErrorCode::Internal, "the import job names no file"))?;
         let title = running.item.title.clone();
         let work_dir = running.work_dir.clone();
-        let max_bytes = self.ctx.settings.storage.max_video_size_mb * 1024 * 1024;
+        let max_bytes = self.ctx.settings.max_video_bytes();
         self.progress(lease, Progress::stage(Stage::Download)).await;
         let (pipeline, lease) = (myself.clone(), lease.clone());
         tokio::task::spawn_blocking(move || {

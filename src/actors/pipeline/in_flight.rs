@@ -134,7 +134,7 @@ impl InFlight {
         self.leases_where(|r| r.item.id == item)
     }
 
-    /// How many more processing-only jobs (transcodes) may be claimed now.
+    /// How many more processing-only jobs (transcodes, imports) may be claimed now.
     pub fn room_for_processing(&self, cap: &Capacity) -> usize {
         let past_download = self.jobs.values().filter(|r| !r.is_downloading()).count();
         cap.processing_backlog.saturating_sub(past_download)
