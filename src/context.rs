@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+use crate::actors::bot::BotMsg;
 use crate::actors::handle::Slot;
 use crate::actors::metrics::MetricsMsg;
 use crate::actors::pipeline::PipelineMsg;
@@ -54,6 +55,8 @@ pub struct AppContext {
     pub pipeline: Slot<PipelineMsg>,
     pub storage: Slot<StorageMsg>,
     pub metrics_actor: Slot<MetricsMsg>,
+    /// The Telegram bot, when `telegram.token` is set (the webhook route hands it updates).
+    pub bot: Slot<BotMsg>,
     pub metrics: Metrics,
     pub faults: Faults,
     pub events: broadcast::Sender<ItemEvent>,
@@ -87,6 +90,7 @@ impl AppContext {
             pipeline: Slot::new("pipeline"),
             storage: Slot::new("storage"),
             metrics_actor: Slot::new("metrics"),
+            bot: Slot::new("telegram bot"),
             metrics,
             faults: Faults::default(),
             events: broadcast::channel(1024).0,

@@ -15,6 +15,8 @@ pub enum FaultPoint {
     ProcessingWorkerHandle,
     /// The watch folder actor panics after recording an import, before moving the file.
     WatchAfterRecord,
+    /// The bot's receiver panics after Telegram delivered an update, before storing it.
+    BotBeforeStore,
 }
 
 #[derive(Debug, Default)]

@@ -2,6 +2,7 @@
 //! whole tree; each other file holds one actor's messages, state and handlers, and calls
 //! plain functions elsewhere for the actual work.
 
+pub mod bot;
 pub mod download_supervisor;
 pub mod downloader;
 pub mod handle;

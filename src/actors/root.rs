@@ -8,11 +8,12 @@
 //! │   ├── DownloadSupervisor ── Downloader × 5 platforms
 //! │   └── ProcessingPool ────── ProcessingWorker × ≤ cores
 //! ├── WatchFolderActor (`watch.enabled`, when serving)
+//! ├── BotActor (`telegram.token` set, when serving)
 //! └── HttpServer
 //! ```
 //!
 //! Children start in that order and stop in reverse. A graceful shutdown first closes the
-//! doors (the API, the watch folder), then lets the Pipeline drain for the grace period, then
+//! doors (the API, the watch folder, the bot), then lets the Pipeline drain for the grace period, then
 //! stops the rest. Children are
 //! restarted one-for-one with a budget; past it the root fails and the process exits
 //! non-zero, for the service manager to restart.
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
+use super::bot::BotActor;
 use super::http_server::{HttpServer, HttpServerArgs};
 use super::metrics::MetricsActor;
 use super::pipeline::{LostWork, PipelineActor, PipelineMsg};
@@ -36,6 +38,7 @@ pub enum RootChild {
     Storage,
     Pipeline,
     Watch,
+    Bot,
     Http,
 }
 
@@ -46,6 +49,7 @@ impl RootChild {
             Self::Storage => "storage",
             Self::Pipeline => "pipeline",
             Self::Watch => "watch_folder",
+            Self::Bot => "telegram_bot",
             Self::Http => "http_server",
         }
     }
@@ -104,6 +108,16 @@ async fn spawn_child(
                 .0
                 .get_cell()
         }
+        RootChild::Bot => {
+            // Like the watch folder, the bot is a door of the service only.
+            if state.args.listener.is_none() || !ctx.settings.telegram.enabled() {
+                return Ok(());
+            }
+            Actor::spawn_linked(None, BotActor, ctx, supervisor)
+                .await?
+                .0
+                .get_cell()
+        }
         RootChild::Http => {
             let Some(listener) = state.args.listener.clone() else {
                 return Ok(());
@@ -148,6 +162,7 @@ impl Actor for RootSupervisor {
             RootChild::Storage,
             RootChild::Pipeline,
             RootChild::Watch,
+            RootChild::Bot,
             RootChild::Http,
         ] {
             spawn_child(&myself, &mut state, child).await?;
@@ -187,6 +202,7 @@ impl Actor for RootSupervisor {
                 tracing::info!("shutting down: closing the API");
                 state.children.stop(RootChild::Http, grace).await;
                 state.children.stop(RootChild::Watch, grace).await;
+                state.children.stop(RootChild::Bot, grace).await;
                 tracing::info!(grace = ?grace, "shutting down: draining running jobs");
                 let drained = ctx
                     .pipeline

@@ -123,3 +123,18 @@ pub async fn insert_import(db: &Db, new: &NewImport) -> Result<ImportRecord, DbE
         file: new.file.clone(),
     })
 }
+
+/// The item recorded for the import `key`, if there is one.
+pub async fn find(db: &Db, key: &str) -> Result<Option<Item>, DbError> {
+    let item_id: Option<String> = super::on_pool!(db, pool => sqlx::query_scalar(
+        "SELECT item_id FROM jobs WHERE idempotency_key = $1")
+        .bind(format!("import:{key}"))
+        .fetch_optional(pool)
+        .await)?;
+    let Some(item_id) = item_id else {
+        return Ok(None);
+    };
+    let item_id = ItemId::parse(&item_id)
+        .map_err(|_| DbError::Corrupt(format!("import {key} names item '{item_id}'")))?;
+    items::get(db, item_id).await
+}

@@ -329,6 +329,32 @@ pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Item>, DbError> {
     rows.into_iter().map(Item::try_from).collect()
 }
 
+/// The newest `limit` items of `owner`.
+pub async fn recent_of_owner(db: &Db, owner: &str, limit: u32) -> Result<Vec<Item>, DbError> {
+    let rows: Vec<ItemRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT * FROM items WHERE owner = $1 ORDER BY id DESC LIMIT $2")
+        .bind(owner)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter().map(Item::try_from).collect()
+}
+
+/// How many items are in each status (statuses without items are absent).
+pub async fn count_by_status(db: &Db) -> Result<Vec<(ItemStatus, u64)>, DbError> {
+    let rows: Vec<(String, i64)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT status, COUNT(*) FROM items GROUP BY status")
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter()
+        .map(|(status, count)| {
+            let status = ItemStatus::parse(&status)
+                .ok_or_else(|| DbError::Corrupt(format!("item status '{status}'")))?;
+            Ok((status, to_u64(count, "count")?))
+        })
+        .collect()
+}
+
 /// Records the stage and progress of a running item (its status follows from the stage).
 pub async fn set_progress(db: &Db, id: ItemId, progress: &Progress) -> Result<(), DbError> {
     let mut tx = db.begin_write().await?;

@@ -668,3 +668,31 @@ pub async fn running_elsewhere(db: &Db, owner: &str, now: i64) -> Result<Vec<Str
         .await)?;
     Ok(ids)
 }
+
+/// Cancels the item's unfinished capture or import (a running attempt anywhere loses its
+/// lease: its completion will not hold) and marks the item cancelled. False when nothing was
+/// left to cancel.
+pub async fn cancel_item(
+    db: &Db,
+    item: ItemId,
+    error: &JobError,
+    now: i64,
+) -> Result<bool, DbError> {
+    let mut tx = db.begin_write().await?;
+    let cancelled = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_until = NULL, \
+         last_error_code = $2, last_error = $3, finished_at = $4, updated_at = $4 \
+         WHERE item_id = $1 AND state IN ('queued', 'running') AND kind IN ('capture', 'import')")
+        .bind(item.to_string())
+        .bind(error.code.as_str())
+        .bind(&error.message)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    if cancelled > 0 {
+        items::mark_failed(&mut tx, item, ItemStatus::Cancelled, error, now).await?;
+    }
+    tx.commit().await?;
+    Ok(cancelled > 0)
+}

@@ -12,6 +12,7 @@ pub mod imports;
 pub mod items;
 pub mod jobs;
 pub mod renditions;
+pub mod telegram;
 
 use std::str::FromStr;
 use std::time::Duration;

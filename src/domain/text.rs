@@ -40,9 +40,36 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
+/// Every `http(s)://…` token of `text`, in order: links pasted amid prose count, without the
+/// punctuation that often follows one (`see <https://a.example/x>.` gives `https://a.example/x`).
+pub fn find_links(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter_map(link_token)
+        .map(str::to_string)
+        .collect()
+}
+
+fn link_token(token: &str) -> Option<&str> {
+    let token = token.trim_start_matches(['<', '(', '"', '\'']);
+    let lower = token.get(..8).unwrap_or(token).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return None;
+    }
+    Some(token.trim_end_matches(['>', ')', '"', '\'', ',', '.', ';', '!']))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_found_amid_prose() {
+        assert_eq!(
+            find_links("look (https://a.example/x), and <HTTP://b.example/y>. not ftp://c"),
+            ["https://a.example/x", "HTTP://b.example/y"]
+        );
+        assert!(find_links("no links here, just https:/ broken").is_empty());
+    }
 
     #[test]
     fn hostile_titles_become_one_plain_line() {

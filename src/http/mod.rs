@@ -14,6 +14,7 @@ mod health;
 mod items;
 pub mod observe;
 mod storage;
+mod telegram;
 mod videos;
 
 use std::collections::HashMap;
@@ -164,10 +165,15 @@ pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
             .unify(),
     );
 
+    // The webhook authenticates with Telegram's secret header, not with API tokens.
+    let telegram_webhook = telegram::webhook(ctx.clone());
+
     healthz
         .or(readyz)
         .unify()
         .or(metrics)
+        .unify()
+        .or(telegram_webhook)
         .unify()
         .or(api)
         .unify()

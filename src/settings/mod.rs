@@ -36,6 +36,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub log: LogSettings,
     pub watch: WatchSettings,
+    pub telegram: TelegramSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +174,41 @@ pub struct WatchSettings {
     pub poll: bool,
     pub poll_interval_ms: u64,
     pub max_link_file_kb: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// Empty: no bot.
+    pub token: Secret,
+    pub mode: TelegramMode,
+    pub allowed_users: Vec<u64>,
+    /// Empty: Telegram's own Bot API server.
+    pub api_url: String,
+    pub webhook_path: String,
+    /// The public URL registered with setWebhook; empty: the operator registers it.
+    pub webhook_url: String,
+    pub webhook_secret: Secret,
+    pub max_upload_mb: u64,
+    pub poll_timeout_secs: u64,
+}
+
+impl TelegramSettings {
+    pub fn enabled(&self) -> bool {
+        !self.token.expose().is_empty()
+    }
+
+    /// True when updates arrive on our HTTP server rather than by long polling.
+    pub fn uses_webhook(&self) -> bool {
+        self.enabled() && self.mode == TelegramMode::Webhook
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    Polling,
+    Webhook,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +419,7 @@ impl Settings {
                 ));
             }
         }
+        self.validate_telegram()?;
         if !(0.0..1.0).contains(&self.processing.thumbnail_at) {
             return Err(SettingsError::invalid(
                 "processing.thumbnail_at",
@@ -508,6 +545,86 @@ impl Settings {
 
     pub fn max_video_bytes(&self) -> u64 {
         self.storage.max_video_size_mb * 1024 * 1024
+    }
+
+    fn validate_telegram(&self) -> Result<(), SettingsError> {
+        let t = &self.telegram;
+        if !t.enabled() {
+            return Ok(());
+        }
+        // The token becomes part of every request path: anything but Telegram's form is refused.
+        let token_ok = t.token.expose().split_once(':').is_some_and(|(id, rest)| {
+            !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_digit())
+                && !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+        if !token_ok {
+            return Err(SettingsError::invalid(
+                "telegram.token",
+                "is not a bot token of the form 123456:ABC-def (from @BotFather)",
+            ));
+        }
+        for (key, value) in [
+            ("telegram.api_url", &t.api_url),
+            ("telegram.webhook_url", &t.webhook_url),
+        ] {
+            if !value.is_empty()
+                && !matches!(
+                    url::Url::parse(value).as_ref().map(|u| u.scheme()),
+                    Ok("http" | "https")
+                )
+            {
+                return Err(SettingsError::invalid(
+                    key,
+                    "must be an absolute http(s) URL or empty",
+                ));
+            }
+        }
+        if !(1..=50).contains(&t.poll_timeout_secs) {
+            return Err(SettingsError::invalid(
+                "telegram.poll_timeout_secs",
+                "must be within 1..=50",
+            ));
+        }
+        if t.max_upload_mb == 0 {
+            return Err(SettingsError::invalid(
+                "telegram.max_upload_mb",
+                "must be greater than 0",
+            ));
+        }
+        if t.mode == TelegramMode::Webhook {
+            let path = &t.webhook_path;
+            let reserved = ["/api", "/metrics", "/healthz", "/readyz"]
+                .iter()
+                .any(|r| path == r || path.starts_with(&format!("{r}/")));
+            if !path.starts_with('/')
+                || path.len() < 2
+                || reserved
+                || !crate::domain::layout::is_safe_relative_path(&path[1..])
+            {
+                return Err(SettingsError::invalid(
+                    "telegram.webhook_path",
+                    "must be an absolute path like /telegram/webhook, outside /api, /metrics, \
+                     /healthz and /readyz",
+                ));
+            }
+            // Telegram's own rule for secret_token: 1-256 of A-Z a-z 0-9 _ -; we ask for 16+.
+            let secret = t.webhook_secret.expose();
+            if !(16..=256).contains(&secret.len())
+                || !secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(SettingsError::invalid(
+                    "telegram.webhook_secret",
+                    "webhook mode needs a secret of 16 to 256 characters from A-Z a-z 0-9 _ -",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -61,11 +61,7 @@ fn parse_text(text: &str) -> LinkList {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let found: Vec<String> = line
-            .split_whitespace()
-            .filter_map(link_token)
-            .map(str::to_string)
-            .collect();
+        let found = crate::domain::text::find_links(line);
         if found.is_empty() {
             list.rejected.push(Rejected {
                 line: index + 1,
@@ -75,16 +71,6 @@ fn parse_text(text: &str) -> LinkList {
         list.links.extend(found);
     }
     list
-}
-
-/// A token that starts a link, without the punctuation that often follows one in prose.
-fn link_token(token: &str) -> Option<&str> {
-    let token = token.trim_start_matches(['<', '(', '"', '\'']);
-    let lower = token.get(..8).unwrap_or(token).to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return None;
-    }
-    Some(token.trim_end_matches(['>', ')', '"', '\'', ',', '.', ';', '!']))
 }
 
 fn parse_shortcut(text: &str) -> Result<String, LinkFileError> {

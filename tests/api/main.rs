@@ -19,5 +19,7 @@ mod queue;
 mod ssrf;
 mod streaming;
 mod supervision;
+mod telegram;
+mod telegram_fake;
 mod video_api;
 mod watch_folder;

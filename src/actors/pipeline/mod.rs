@@ -63,6 +63,12 @@ pub enum PipelineMsg {
         item: ItemId,
         reply: RpcReplyPort<Result<bool, JobError>>,
     },
+    /// Cancel an item's capture or import: its running work stops, its job and the item end
+    /// `cancelled`. Replies `false` when nothing was left to cancel.
+    Cancel {
+        item: ItemId,
+        reply: RpcReplyPort<Result<bool, JobError>>,
+    },
     /// Due work may be waiting: claim what fits.
     Wake,
     /// Periodic: renew leases, recover expired ones, claim.
@@ -225,6 +231,10 @@ impl Actor for PipelineActor {
             }
             PipelineMsg::Delete { item, reply } => {
                 let result = state.delete(&myself, item).await;
+                let _ = reply.send(result);
+            }
+            PipelineMsg::Cancel { item, reply } => {
+                let result = state.cancel(&myself, item).await;
                 let _ = reply.send(result);
             }
             PipelineMsg::Wake => state.claim(&myself).await,

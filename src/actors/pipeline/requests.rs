@@ -1,14 +1,17 @@
-//! Requests the Pipeline answers: record a capture, queue a rendition, delete an item.
+//! Requests the Pipeline answers: record a capture, queue a rendition, cancel or delete an
+//! item.
 
 use ractor::ActorRef;
 
 use super::{PipelineMsg, PipelineState};
 use crate::actors::metrics::{JobOutcome, MetricsMsg};
 use crate::actors::storage::{FileKind, StorageMsg};
+use crate::clock;
 use crate::context::ItemChange;
 use crate::db::DbError;
 use crate::db::imports::{self, ImportRecord, NewImport};
 use crate::db::items::{self, CaptureRecord, NewCapture};
+use crate::db::jobs;
 use crate::db::renditions::{self, TranscodeRequest};
 use crate::domain::{ErrorCode, ItemId, ItemStatus, JobError, Quality, Stage};
 
@@ -66,6 +69,57 @@ impl PipelineState {
             }
             other => self.database_unavailable("queue a transcode", other),
         })
+    }
+
+    /// Cancels an item's capture or import on its owner's request: the running attempt (here)
+    /// stops, and the job and item end `cancelled` (an attempt running on another instance
+    /// loses its lease and cannot complete). Renditions being made are left alone.
+    pub(super) async fn cancel(
+        &mut self,
+        myself: &ActorRef<PipelineMsg>,
+        item: ItemId,
+    ) -> Result<bool, JobError> {
+        for lease in self.in_flight.of_item(item) {
+            let makes_item = self
+                .in_flight
+                .current(&lease)
+                .is_some_and(|running| running.job.kind.makes_item());
+            if !makes_item {
+                continue;
+            }
+            let Some(running) = self.take_running(myself, &lease) else {
+                continue;
+            };
+            self.cancel_work(&running);
+            if running.stage == Stage::Finalize {
+                let _ = self
+                    .ctx
+                    .storage
+                    .send(StorageMsg::DiscardWorkDir(running.work_dir.clone()));
+            }
+            tracing::info!(job = %lease.job, %item, "cancelled at its owner's request");
+            self.ctx.observe(MetricsMsg::JobFinished {
+                kind: running.job.kind,
+                quality: running.quality,
+                outcome: JobOutcome::Cancelled,
+                code: None,
+            });
+            self.slot_freed(myself);
+        }
+        let error = JobError::new(ErrorCode::Cancelled, "cancelled by its owner");
+        let cancelled = jobs::cancel_item(&self.ctx.db, item, &error, clock::now_ms())
+            .await
+            .map_err(|e| self.database_unavailable("cancel an item", e))?;
+        if cancelled {
+            self.ctx.publish(
+                item,
+                ItemChange::Status {
+                    status: ItemStatus::Cancelled,
+                    error: Some(error),
+                },
+            );
+        }
+        Ok(cancelled)
     }
 
     /// Deletes an item: its running work is cancelled (processes killed, work dirs removed by

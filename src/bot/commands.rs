@@ -1,0 +1,223 @@
+//! The bot's commands. `/delete` and `/cancel` act only on the sender's own items; `/status`
+//! shows any item (everyone on the allow-list shares the vault); `/recent` lists the sender's.
+
+use std::time::Duration;
+
+use super::handle::{Passing, is_passing};
+use super::incoming::{Command, Request};
+use super::replies::{self, human_bytes};
+use super::{BotCore, owner_of};
+use crate::actors::pipeline::PipelineMsg;
+use crate::actors::storage::StorageMsg;
+use crate::db::items::{self, Item};
+use crate::domain::{ItemId, ItemStatus, JobError};
+
+pub const HELP: &str = "Send me a link (YouTube, Instagram, X, TikTok or any page with a video), \
+a video, or a photo, and I will keep it in the vault.\n\n\
+/status <id> — where an item is\n\
+/recent — your last five items\n\
+/stats — what the vault holds\n\
+/delete <id> — delete one of your items\n\
+/cancel <id> — stop one of your items that is still being saved\n\
+/help — this text";
+
+const RECENT: u32 = 5;
+
+pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result<String, Passing> {
+    let owner = owner_of(request.user);
+    match command {
+        Command::Start | Command::Help => Ok(HELP.into()),
+        Command::Unknown(name) => Ok(format!("I do not know /{name}. /help lists what I can do.")),
+        Command::Status(id) => {
+            let item = match find(core, id.as_deref(), "status").await? {
+                Ok(item) => item,
+                Err(answer) => return Ok(answer),
+            };
+            Ok(format!(
+                "{}\n{}",
+                item.id,
+                replies::render(&item, &core.links).text
+            ))
+        }
+        Command::Recent => {
+            let recent = items::recent_of_owner(&core.ctx.db, &owner, RECENT)
+                .await
+                .map_err(|e| Passing(e.to_string()))?;
+            if recent.is_empty() {
+                return Ok("You have not sent me anything yet.".into());
+            }
+            Ok(recent
+                .iter()
+                .map(|item| format!("{}\n{}", item.id, replies::render(item, &core.links).text))
+                .collect::<Vec<_>>()
+                .join("\n\n"))
+        }
+        Command::Stats => stats(core).await,
+        Command::Delete(id) => {
+            let item = match own_item(core, id.as_deref(), "delete", &owner).await? {
+                Ok(item) => item,
+                Err(answer) => return Ok(answer),
+            };
+            let deleted = match pipeline_call(core, |reply| PipelineMsg::Delete {
+                item: item.id,
+                reply,
+            })
+            .await?
+            {
+                Ok(deleted) => deleted,
+                Err(answer) => return Ok(answer),
+            };
+            Ok(if deleted {
+                format!("Deleted {}.", item.id)
+            } else {
+                format!("There is no item {} (any more).", item.id)
+            })
+        }
+        Command::Cancel(id) => {
+            let item = match own_item(core, id.as_deref(), "cancel", &owner).await? {
+                Ok(item) => item,
+                Err(answer) => return Ok(answer),
+            };
+            if item.status.is_terminal() {
+                return Ok(format!(
+                    "{} is already {}; nothing to cancel.",
+                    item.id,
+                    item.status.as_str()
+                ));
+            }
+            let cancelled = match pipeline_call(core, |reply| PipelineMsg::Cancel {
+                item: item.id,
+                reply,
+            })
+            .await?
+            {
+                Ok(cancelled) => cancelled,
+                Err(answer) => return Ok(answer),
+            };
+            Ok(if cancelled {
+                format!("Cancelled {}.", item.id)
+            } else {
+                format!("{} had already finished; nothing to cancel.", item.id)
+            })
+        }
+    }
+}
+
+/// The item named by `id`, or the answer that explains why there is none.
+async fn find(
+    core: &BotCore,
+    id: Option<&str>,
+    command: &str,
+) -> Result<Result<Item, String>, Passing> {
+    let Some(id) = id else {
+        return Ok(Err(format!(
+            "Which item? Send /{command} <id> (the id is in /recent)."
+        )));
+    };
+    let Ok(parsed) = ItemId::parse(id) else {
+        return Ok(Err(format!("'{id}' is not an item id.")));
+    };
+    match items::get(&core.ctx.db, parsed).await {
+        Ok(Some(item)) => Ok(Ok(item)),
+        Ok(None) => Ok(Err(format!("There is no item {parsed}."))),
+        Err(e) => Err(Passing(e.to_string())),
+    }
+}
+
+/// Like `find`, for the sender's own items only.
+async fn own_item(
+    core: &BotCore,
+    id: Option<&str>,
+    command: &str,
+    owner: &str,
+) -> Result<Result<Item, String>, Passing> {
+    Ok(match find(core, id, command).await? {
+        Ok(item) if item.owner.as_deref() == Some(owner) => Ok(item),
+        // Saying "not yours" rather than "no such item" reveals nothing: ids are unguessable
+        // and everyone on the allow-list may see any item with /status.
+        Ok(item) => Err(format!("{} is not yours to {command}.", item.id)),
+        Err(answer) => Err(answer),
+    })
+}
+
+/// Asks the Pipeline; a refusal that will pass is `Passing` (the update is tried again), any
+/// other is the answer.
+async fn pipeline_call<R: Send + 'static>(
+    core: &BotCore,
+    build: impl FnOnce(ractor::RpcReplyPort<Result<R, JobError>>) -> PipelineMsg,
+) -> Result<Result<R, String>, Passing> {
+    let answer = core
+        .ctx
+        .pipeline
+        .call(build, Duration::from_secs(30))
+        .await
+        .map_err(|e| Passing(e.to_string()))?;
+    match answer {
+        Ok(value) => Ok(Ok(value)),
+        Err(e) if is_passing(&e) => Err(Passing(e.message)),
+        Err(e) => Ok(Err(format!(
+            "That did not work: {} [{}]",
+            e.message,
+            e.code.as_str()
+        ))),
+    }
+}
+
+async fn stats(core: &BotCore) -> Result<String, Passing> {
+    let counts = items::count_by_status(&core.ctx.db)
+        .await
+        .map_err(|e| Passing(e.to_string()))?;
+    let count = |status: ItemStatus| {
+        counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n)
+    };
+    let working =
+        count(ItemStatus::Queued) + count(ItemStatus::Downloading) + count(ItemStatus::Processing);
+    let storage = core
+        .ctx
+        .storage
+        .call(StorageMsg::Stats, Duration::from_secs(10))
+        .await
+        .map_err(|e| Passing(e.to_string()))?;
+    let s = &storage.stored;
+    let total = s.videos.bytes + s.renditions.bytes + s.thumbnails.bytes;
+    Ok(format!(
+        "items: {} stored, {} being saved, {} failed, {} cancelled\n\
+         stored: {} ({} videos {}, renditions {}, thumbnails {})\n\
+         disk: {} free of {}",
+        count(ItemStatus::Completed),
+        working,
+        count(ItemStatus::Failed),
+        count(ItemStatus::Cancelled),
+        human_bytes(total),
+        s.videos.files,
+        human_bytes(s.videos.bytes),
+        human_bytes(s.renditions.bytes),
+        human_bytes(s.thumbnails.bytes),
+        human_bytes(storage.disk_free_bytes),
+        human_bytes(storage.disk_total_bytes),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_command() {
+        for command in [
+            "/status", "/recent", "/stats", "/delete", "/cancel", "/help",
+        ] {
+            assert!(HELP.contains(command), "{command} missing from the help");
+        }
+    }
+
+    #[test]
+    fn a_passing_pipeline_refusal_is_recognised() {
+        use crate::domain::ErrorCode;
+        assert!(is_passing(&JobError::new(ErrorCode::Unavailable, "x")));
+        assert!(!is_passing(&JobError::new(ErrorCode::NotFound, "x")));
+    }
+}

@@ -1,0 +1,355 @@
+//! The Telegram bot against a fake Bot API on loopback (`telegram_fake`): links, uploads,
+//! photos, strangers, redeliveries, the webhook's secret, and a crash between receiving and
+//! storing an update.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fixture_server::Route;
+use crate::helpers::{TestApp, on_both_backends, spawn_app_with, wait_for};
+use crate::telegram_fake::{self, FakeTelegram, group_chat, private_chat, too_many_requests};
+
+const ALICE: u64 = 111;
+const MALLORY: u64 = 666;
+const WEBHOOK_SECRET: &str = "the-webhook-secret-0123456789";
+
+async fn bot_app(backend: crate::helpers::Backend, fake: &FakeTelegram, webhook: bool) -> TestApp {
+    let api_url = fake.url();
+    spawn_app_with(backend, move |s| {
+        s.telegram.token = prsnl::settings::Secret::new(telegram_fake::TOKEN);
+        s.telegram.api_url = api_url.clone();
+        s.telegram.allowed_users = vec![ALICE];
+        s.telegram.poll_timeout_secs = 1;
+        if webhook {
+            s.telegram.mode = prsnl::settings::TelegramMode::Webhook;
+            s.telegram.webhook_secret = prsnl::settings::Secret::new(WEBHOOK_SECRET);
+            s.telegram.webhook_url = format!("{api_url}/our-public-address/telegram/webhook");
+        }
+    })
+    .await
+}
+
+async fn scalar(app: &TestApp, sql: &'static str) -> i64 {
+    match &app.ctx().db {
+        prsnl::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        prsnl::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+    }
+}
+
+async fn only_item_id(app: &TestApp) -> String {
+    assert!(
+        wait_for(Duration::from_secs(30), || async {
+            app.item_count().await == 1
+        })
+        .await,
+        "no item was created"
+    );
+    let id = match &app.ctx().db {
+        prsnl::db::Db::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT id FROM items")
+                .fetch_one(pool)
+                .await
+        }
+        prsnl::db::Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT id FROM items")
+                .fetch_one(pool)
+                .await
+        }
+    };
+    id.unwrap()
+}
+
+/// Waits until the bot's only message in `chat` satisfies `done`; returns its text.
+async fn wait_for_reply(fake: &FakeTelegram, chat: i64, done: impl Fn(&str) -> bool) -> String {
+    let ok = wait_for(Duration::from_secs(90), || async {
+        fake.messages_in(chat)
+            .first()
+            .is_some_and(|(_, text)| done(text))
+    })
+    .await;
+    let messages = fake.messages_in(chat);
+    assert!(ok, "the reply never got there: {messages:?}");
+    messages[0].1.clone()
+}
+
+on_both_backends! {
+    async fn a_link_completes_and_its_reply_is_edited_to_the_details(backend: Backend) {
+        let fake = FakeTelegram::start().await;
+        let app = bot_app(backend, &fake, false).await;
+        let url = app.server.add("/clip.mp4", Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"));
+        fake.text_from(ALICE, &format!("keep this one: {url}"));
+
+        let id = only_item_id(&app).await;
+        // Answered at once, before the download finished.
+        let first = fake.calls("sendMessage");
+        assert!(!first.is_empty());
+        assert_eq!(first[0].params["text"], "queued · web");
+
+        let text = wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+        let item = app.wait_terminal(&id).await;
+        assert_eq!(item["status"], "completed", "{item:#}");
+        assert_eq!(item["source"], "telegram");
+        let meta = &item["metadata"];
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let facts = format!("{}×{}", meta["width"], meta["height"]);
+        assert!(lines[1].contains(&facts), "{text} lacks {facts}");
+        assert!(lines[1].contains("0:0"), "{text} lacks the duration");
+        assert!(lines[1].ends_with(" KB") || lines[1].ends_with(" MB"), "{text} lacks the size");
+        assert_eq!(lines[2], format!("/api/videos/{id}/stream"));
+        // Only one reply, edited in place; never two edits of it within 3 s.
+        assert_eq!(fake.calls("sendMessage").len(), 1);
+        let edits = fake.calls("editMessageText");
+        for pair in edits.windows(2) {
+            assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(2900), "edits too close");
+        }
+    }
+}
+
+on_both_backends! {
+    async fn a_stranger_gets_one_polite_refusal_and_nothing_is_stored(backend: Backend) {
+        let fake = FakeTelegram::start().await;
+        let app = bot_app(backend, &fake, false).await;
+        let url = app.server.add("/clip.mp4", Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"));
+        let first = fake.text_from(MALLORY, &url);
+        let second = fake.text_from(MALLORY, &format!("{url}?again"));
+        // In a group, a stranger is not even answered.
+        let in_group = fake.message(MALLORY, group_chat(), json!({"text": url}));
+        assert!(wait_for(Duration::from_secs(20), || async { fake.confirmed(&in_group) }).await);
+        assert!(fake.confirmed(&first) && fake.confirmed(&second));
+
+        let told = fake.sent_to(MALLORY as i64);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].contains("private bot"), "{told:?}");
+        assert!(fake.sent_to(-100_200).is_empty());
+        assert_eq!(app.item_count().await, 0);
+        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM telegram_updates").await, 0);
+        assert_eq!(app.server.hits("/clip.mp4"), 0);
+    }
+}
+
+on_both_backends! {
+    async fn the_same_update_delivered_twice_makes_one_item(backend: Backend) {
+        let fake = FakeTelegram::start().await;
+        let app = bot_app(backend, &fake, false).await;
+        let url = app.server.add("/clip.mp4", Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"));
+        let update = fake.text_from(ALICE, &url);
+        let id = only_item_id(&app).await;
+        wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+
+        // Telegram sends it again (a confirmation that got lost).
+        fake.redeliver(update.clone());
+        assert!(wait_for(Duration::from_secs(20), || async { fake.deliveries(&update) == 2 }).await);
+        // Something after it is handled only after it: once that reply is there, the
+        // redelivery has been dealt with.
+        fake.text_from(ALICE, "/help");
+        assert!(wait_for(Duration::from_secs(20), || async { fake.sent_to(ALICE as i64).len() == 2 }).await);
+
+        assert_eq!(app.item_count().await, 1);
+        assert_eq!(only_item_id(&app).await, id);
+        let sent = fake.sent_to(ALICE as i64);
+        assert!(sent[1].contains("/recent"), "{sent:?}");
+    }
+}
+
+on_both_backends! {
+    async fn a_crash_between_receiving_and_storing_an_update_loses_nothing(backend: Backend) {
+        let fake = FakeTelegram::start().await;
+        let app = bot_app(backend, &fake, false).await;
+        let url = app.server.add("/clip.mp4", Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"));
+        // The receiver dies after Telegram handed it the update, before it was stored.
+        app.ctx().faults.arm(prsnl::faults::FaultPoint::BotBeforeStore, 1);
+        let update = fake.text_from(ALICE, &url);
+
+        let id = only_item_id(&app).await;
+        // The restarted bot asked from the same offset, and Telegram delivered it again.
+        assert_eq!(fake.deliveries(&update), 2);
+        let item = app.wait_terminal(&id).await;
+        assert_eq!(item["status"], "completed", "{item:#}");
+        wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+        assert_eq!(app.item_count().await, 1);
+        assert_eq!(fake.calls("sendMessage").len(), 1);
+    }
+}
+
+on_both_backends! {
+    async fn the_webhook_checks_its_secret_before_reading_the_update(backend: Backend) {
+        let fake = FakeTelegram::start().await;
+        let app = bot_app(backend, &fake, true).await;
+        let url = app.server.add("/clip.mp4", Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"));
+        // The bot registered the webhook with its secret.
+        assert!(wait_for(Duration::from_secs(10), || async { !fake.calls("setWebhook").is_empty() }).await);
+        let registered = &fake.calls("setWebhook")[0].params;
+        assert_eq!(registered["secret_token"], WEBHOOK_SECRET);
+        assert!(fake.calls("getUpdates").is_empty(), "webhook mode must not poll");
+
+        let update = json!({"update_id": 77, "message": {
+            "message_id": 5, "date": 1_700_000_000, "chat": private_chat(ALICE),
+            "from": {"id": ALICE, "is_bot": false, "first_name": "Alice"}, "text": url}});
+        let post = |secret: Option<&str>, body: String| {
+            let mut request = app.client.post(app.url("/telegram/webhook")).body(body);
+            if let Some(secret) = secret {
+                request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+            }
+            request.send()
+        };
+        // Missing and wrong secrets are refused before the body is parsed (garbage → 401).
+        let missing = post(None, "not json at all".into()).await.unwrap();
+        assert_eq!(missing.status(), 401);
+        let body: Value = missing.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+        let wrong = post(Some("the-webhook-secret-0123456788"), "not json at all".into()).await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        assert_eq!(app.item_count().await, 0);
+
+        let right = post(Some(WEBHOOK_SECRET), update.to_string()).await.unwrap();
+        assert_eq!(right.status(), 200);
+        let id = only_item_id(&app).await;
+        // The same update posted again (Telegram retrying) changes nothing.
+        let again = post(Some(WEBHOOK_SECRET), update.to_string()).await.unwrap();
+        assert_eq!(again.status(), 200);
+        // With the right secret, a malformed update is a clear 400.
+        let malformed = post(Some(WEBHOOK_SECRET), "{\"nope\": 1}".into()).await.unwrap();
+        assert_eq!(malformed.status(), 400);
+
+        let text = wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+        assert!(text.contains(&id), "{text}");
+        assert_eq!(app.item_count().await, 1);
+        assert_eq!(fake.sent_to(ALICE as i64).len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_waited_out_before_the_next_edit() {
+    let fake = FakeTelegram::start().await;
+    let app = bot_app(crate::helpers::Backend::Sqlite, &fake, false).await;
+    let url = app.server.add(
+        "/clip.mp4",
+        Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"),
+    );
+    fake.script("editMessageText", too_many_requests(2));
+    fake.text_from(ALICE, &url);
+    wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+    let edits = fake.calls("editMessageText");
+    assert!(edits.len() >= 2, "{edits:?}");
+    // The first edit was refused with retry_after = 2; nothing was edited before that passed.
+    assert!(edits[1].at.duration_since(edits[0].at) >= Duration::from_millis(1900));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_answer_and_only_owners_delete() {
+    const BOB: u64 = 222;
+    let fake = FakeTelegram::start().await;
+    let api_url = fake.url();
+    let app = spawn_app_with(crate::helpers::Backend::Sqlite, move |s| {
+        s.telegram.token = prsnl::settings::Secret::new(telegram_fake::TOKEN);
+        s.telegram.api_url = api_url;
+        s.telegram.allowed_users = vec![ALICE, BOB];
+        s.telegram.poll_timeout_secs = 1;
+    })
+    .await;
+    let url = app.server.add(
+        "/clip.mp4",
+        Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"),
+    );
+    fake.text_from(ALICE, &url);
+    let id = only_item_id(&app).await;
+    wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+
+    let ask = |user: u64, text: String| {
+        let fake = fake.clone();
+        async move {
+            let before = fake.sent_to(user as i64).len();
+            fake.text_from(user, &text);
+            assert!(
+                wait_for(Duration::from_secs(20), || async {
+                    fake.sent_to(user as i64).len() > before
+                })
+                .await,
+                "no answer to {text}"
+            );
+            fake.sent_to(user as i64).last().unwrap().clone()
+        }
+    };
+    let status = ask(ALICE, format!("/status {id}")).await;
+    assert!(
+        status.contains("saved:") && status.contains(&id),
+        "{status}"
+    );
+    let recent = ask(ALICE, "/recent".into()).await;
+    assert!(recent.contains(&id), "{recent}");
+    assert!(
+        ask(BOB, "/recent".into())
+            .await
+            .contains("not sent me anything")
+    );
+    let stats = ask(ALICE, "/stats".into()).await;
+    assert!(stats.contains("items: 1 stored"), "{stats}");
+    assert!(
+        ask(ALICE, "/status nonsense".into())
+            .await
+            .contains("not an item id")
+    );
+    assert!(
+        ask(ALICE, format!("/cancel {id}"))
+            .await
+            .contains("already completed")
+    );
+
+    // Bob may see it, but not delete it.
+    assert!(
+        ask(BOB, format!("/delete {id}"))
+            .await
+            .contains("not yours")
+    );
+    assert_eq!(app.item_count().await, 1);
+    assert!(
+        ask(ALICE, format!("/delete {id}"))
+            .await
+            .contains("Deleted")
+    );
+    assert_eq!(app.item_count().await, 0);
+    let gone = app
+        .client
+        .get(app.url(&format!("/api/items/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    assert!(ask(ALICE, "/start".into()).await.contains("/help"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_an_item_that_is_still_being_saved() {
+    let fake = FakeTelegram::start().await;
+    let app = bot_app(crate::helpers::Backend::Sqlite, &fake, false).await;
+    // A source that trickles: the download is still running when /cancel arrives.
+    let url = app.server.add(
+        "/slow.mp4",
+        Route::file(app.fixtures.path("h264_aac.mp4"), "video/mp4")
+            .drip(4096, Duration::from_millis(200)),
+    );
+    fake.text_from(ALICE, &url);
+    let id = only_item_id(&app).await;
+    assert!(
+        wait_for(Duration::from_secs(30), || async {
+            app.server.hits("/slow.mp4") > 0
+        })
+        .await
+    );
+    fake.text_from(ALICE, &format!("/cancel {id}"));
+    let item = app.wait_terminal(&id).await;
+    assert_eq!(item["status"], "cancelled", "{item:#}");
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            fake.sent_to(ALICE as i64)
+                .iter()
+                .any(|t| t.starts_with("Cancelled"))
+        })
+        .await
+    );
+    // The reply about the item says so too.
+    wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("cancelled")).await;
+    assert!(app.files_under("videos").is_empty());
+}
