@@ -268,6 +268,7 @@ async fn refresh(ctx: &AppContext) {
             let s = stats.stored;
             for (kind, tally) in [
                 ("videos", s.videos),
+                ("images", s.images),
                 ("renditions", s.renditions),
                 ("thumbnails", s.thumbnails),
                 ("temp", stats.temp),

@@ -20,7 +20,7 @@ use crate::context::AppContext;
 use crate::db::jobs::Lease;
 use crate::domain::{ErrorCode, JobError, JobId, Progress, Stage};
 use crate::faults::FaultPoint;
-use crate::media::processing::{self, ProcessedMedia, Transcoded};
+use crate::media::processing::{self, ProcessedImage, ProcessedMedia, Transcoded};
 
 /// One piece of processing work.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct ProcessTicket {
 pub enum Work {
     /// Turn a download into the item's video and thumbnails.
     Capture { input: PathBuf },
+    /// Check an imported photo and make its thumbnails.
+    Image { input: PathBuf },
     /// Make a rendition of a stored video at this frame size.
     Transcode { source: PathBuf, frame: (u32, u32) },
 }
@@ -42,6 +44,7 @@ pub enum Work {
 #[derive(Debug)]
 pub enum Processed {
     Capture(Box<ProcessedMedia>),
+    Image(Box<ProcessedImage>),
     Rendition(Transcoded),
 }
 
@@ -184,6 +187,11 @@ async fn run(ticket: &ProcessTicket, ctx: &AppContext) -> Result<Processed, JobE
         Work::Capture { input } => processing::process(&config, input, &ticket.work_dir, &report)
             .await
             .map(|media| Processed::Capture(Box::new(media))),
+        Work::Image { input } => {
+            processing::process_image(&config, input, &ticket.work_dir, &report)
+                .await
+                .map(|image| Processed::Image(Box::new(image)))
+        }
         Work::Transcode { source, frame } => {
             crate::storage::fresh_work_dir(&ticket.work_dir).await?;
             processing::transcode(&config, source, &ticket.work_dir, *frame, &report)

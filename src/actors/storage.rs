@@ -28,6 +28,7 @@ const REFRESH: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     Video,
+    Image,
     Thumbnail,
     Rendition,
 }
@@ -81,6 +82,7 @@ impl StorageState {
     fn tally(&mut self, kind: FileKind) -> &mut Tally {
         match kind {
             FileKind::Video => &mut self.stored.videos,
+            FileKind::Image => &mut self.stored.images,
             FileKind::Thumbnail => &mut self.stored.thumbnails,
             FileKind::Rendition => &mut self.stored.renditions,
         }
@@ -283,6 +285,11 @@ async fn run_sweep(ctx: &AppContext) -> Result<SweepReport, String> {
         referenced: housekeeping::referenced_paths(&ctx.db)
             .await
             .map_err(db_error)?,
+        pending_uploads: crate::db::imports::pending_owned_files(&ctx.db)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .collect(),
     };
     let settings = &ctx.settings.storage;
     let rules = SweepRules {
@@ -291,11 +298,24 @@ async fn run_sweep(ctx: &AppContext) -> Result<SweepReport, String> {
             .then(|| Duration::from_secs(settings.quarantine_days * 24 * 3600)),
     };
     let media = ctx.media.clone();
-    let report = tokio::task::spawn_blocking(move || sweep::sweep(&media, &in_use, &rules))
-        .await
-        .map_err(|e| format!("the sweep task failed: {e}"))?;
+    let report = tokio::task::spawn_blocking(move || {
+        // The bot may have named an upload through a symlink or with `..`; the sweep walks
+        // the canonical tree.
+        let in_use = InUse {
+            pending_uploads: in_use
+                .pending_uploads
+                .iter()
+                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+                .collect(),
+            ..in_use
+        };
+        sweep::sweep(&media, &in_use, &rules)
+    })
+    .await
+    .map_err(|e| format!("the sweep task failed: {e}"))?;
     for (operation, count) in [
         (CleanupOperation::Temp, report.temp),
+        (CleanupOperation::Temp, report.uploads),
         (CleanupOperation::Resume, report.resume),
         (CleanupOperation::Orphan, report.orphans),
         (CleanupOperation::QuarantinePurge, report.quarantine_purged),

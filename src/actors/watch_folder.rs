@@ -35,7 +35,7 @@ use crate::clock;
 use crate::context::AppContext;
 use crate::db::imports::{ImportPayload, NewImport};
 use crate::domain::text::clean;
-use crate::domain::{ErrorCode, JobError, Source};
+use crate::domain::{ErrorCode, ItemKind, JobError, Source};
 use crate::intake;
 use crate::media::ffprobe;
 use crate::watch::inbox::{self, Inbox};
@@ -372,12 +372,15 @@ impl WatchState {
             .unwrap_or_default();
         let request = NewImport {
             key: format!("watch:{}", identity.key()),
+            kind: ItemKind::Video,
             source: Source::Watch,
             owner: None,
             title,
             file: ImportPayload {
                 file: self.processed_destination(path),
                 found_at: path.to_path_buf(),
+                // The user's file: copied, never deleted by the pipeline.
+                owned: false,
             },
             max_attempts: self.ctx.settings.queue.max_attempts,
         };

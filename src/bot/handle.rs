@@ -8,7 +8,7 @@
 use teloxide::types::Update;
 
 use super::incoming::{Incoming, Request, What, classify};
-use super::{BotCore, commands, owner_of, replies};
+use super::{BotCore, commands, owner_of, replies, uploads};
 use crate::clock;
 use crate::db::items::Item;
 use crate::db::telegram::{self, Reply};
@@ -40,7 +40,7 @@ pub async fn handle(core: &BotCore, update: &Update) -> Result<(), Passing> {
     };
     match &request.what {
         What::Links(links) => submit_links(core, &request, links).await,
-        What::Upload(_upload) => Ok(()), // TEMP-MERGE
+        What::Upload(upload) => uploads::handle(core, &request, upload).await,
         What::Command(command) => {
             let answer = commands::run(core, &request, command).await?;
             say(core, request.chat, &answer).await;

@@ -23,6 +23,7 @@ pub mod incoming;
 pub mod receive;
 pub mod replies;
 pub mod tracker;
+pub mod uploads;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 
 use crate::db::items::Item;
 use crate::domain::text::clean;
-use crate::domain::{ItemStatus, Progress, Stage};
+use crate::domain::{ItemKind, ItemStatus, Progress, Stage};
 
 /// A reply's text, and whether it tells the end of the item (no more edits).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,22 +21,23 @@ pub struct Links {
 }
 
 impl Links {
+    /// The video's stream, or the image itself.
     pub fn stream(&self, item: &Item) -> String {
         let base = self.public_base_url.trim_end_matches('/');
-        if base.is_empty() {
-            format!("/api/videos/{}/stream", item.id)
-        } else {
-            format!("{base}/{}", item.paths.video)
+        match (base.is_empty(), item.kind) {
+            (false, _) => format!("{base}/{}", item.paths.file),
+            (true, ItemKind::Video) => format!("/api/videos/{}/stream", item.id),
+            (true, ItemKind::Image) => format!("/api/images/{}", item.id),
         }
     }
 }
 
-/// What was sent, as people say it: the platform of a link ("YouTube"), or "upload".
+/// What was sent, as people say it: the platform of a link ("YouTube"), or the kind of file.
 pub fn label(item: &Item) -> &'static str {
-    if item.canonical_url.is_some() {
-        item.platform.display_name()
-    } else {
-        "upload"
+    match (item.canonical_url.is_some(), item.kind) {
+        (true, _) => item.platform.display_name(),
+        (false, ItemKind::Video) => "video",
+        (false, ItemKind::Image) => "photo",
     }
 }
 
@@ -92,8 +93,8 @@ fn completed(item: &Item, links: &Links) -> String {
         .unwrap_or_else(|| "untitled".into());
     let mut facts = Vec::new();
     if let Some(media) = &item.media {
-        if media.duration_seconds > 0.0 {
-            facts.push(duration(media.duration_seconds));
+        if let Some(seconds) = media.duration_seconds.filter(|s| *s > 0.0) {
+            facts.push(duration(seconds));
         }
         facts.push(format!("{}×{}", media.width, media.height));
     }
@@ -160,7 +161,12 @@ mod tests {
             size_bytes: None,
             thumbnails_bytes: None,
             sha256: None,
-            paths: MediaPaths::for_item(id.as_uuid(), time::OffsetDateTime::UNIX_EPOCH),
+            kind: ItemKind::Video,
+            paths: MediaPaths::for_item(
+                id.as_uuid(),
+                ItemKind::Video,
+                time::OffsetDateTime::UNIX_EPOCH,
+            ),
             warnings: Vec::new(),
             created_at: 0,
             updated_at: 0,
@@ -198,7 +204,7 @@ mod tests {
         it.title = Some("A \u{202e}title\nwith a break".into());
         it.size_bytes = Some(12_345_678);
         it.media = Some(MediaInfo {
-            duration_seconds: 83.4,
+            duration_seconds: Some(83.4),
             width: 1280,
             height: 720,
             video_codec: "h264".into(),
@@ -213,9 +219,19 @@ mod tests {
             r.text,
             format!(
                 "saved: A title with a break\n1:23 · 1280×720 · 12.3 MB\nhttps://cdn.example/{}",
-                it.paths.video
+                it.paths.file
             )
         );
+        // A photo sent to the bot links to the image itself.
+        let mut photo = it.clone();
+        photo.kind = ItemKind::Image;
+        photo.canonical_url = None;
+        assert!(
+            render(&photo, &links(""))
+                .text
+                .ends_with(&format!("/api/images/{}", it.id))
+        );
+        assert_eq!(label(&photo), "photo");
         let local = render(&it, &links(""));
         assert!(
             local

@@ -84,7 +84,12 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
             say(
                 core,
                 request.chat,
-                &format!("I could not save the {}: {} [{}]", upload.label, e.message, e.code.as_str()),
+                &format!(
+                    "I could not save the {}: {} [{}]",
+                    upload.label,
+                    e.message,
+                    e.code.as_str()
+                ),
             )
             .await;
             Ok(())
@@ -95,7 +100,7 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
 /// `<media_root>/temp/uploads/<file_unique_id>.<ext>`: one name per Telegram file, so a
 /// retried download replaces its own earlier attempt.
 fn upload_path(core: &BotCore, upload: &Upload) -> std::io::Result<PathBuf> {
-    let dir = core.ctx.media.path().join("temp/uploads");
+    let dir = core.ctx.media.uploads_dir();
     std::fs::create_dir_all(&dir)?;
     // file_unique_id is Telegram's base64url; keep it to that alphabet whatever arrives.
     let name: String = upload

@@ -1,4 +1,4 @@
-//! The `items` table: one row per captured video.
+//! The `items` table: one row per captured video or stored image.
 
 use sqlx::FromRow;
 
@@ -6,14 +6,15 @@ use super::{Db, DbError, Tx, on_pool, on_tx, to_i64, to_u64};
 use crate::clock;
 use crate::domain::layout::MediaPaths;
 use crate::domain::{
-    CaptureUrl, ErrorCode, ItemId, ItemStatus, JobError, JobId, JobKind, MediaInfo, Platform,
-    Progress, Source, Stage,
+    CaptureUrl, ErrorCode, ItemId, ItemKind, ItemStatus, JobError, JobId, JobKind, MediaInfo,
+    Platform, Progress, Source, Stage,
 };
 
 /// An item as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
     pub id: ItemId,
+    pub kind: ItemKind,
     pub owner: Option<String>,
     pub source: Source,
     pub source_url: Option<String>,
@@ -42,6 +43,7 @@ pub struct Item {
 #[derive(FromRow)]
 struct ItemRow {
     id: String,
+    kind: String,
     owner: Option<String>,
     source: String,
     source_url: Option<String>,
@@ -92,9 +94,10 @@ impl TryFrom<ItemRow> for Item {
             }),
             None => None,
         };
-        let media = match (row.width, row.height, row.video_codec, row.duration_seconds) {
-            (Some(w), Some(h), Some(video_codec), Some(duration_seconds)) => Some(MediaInfo {
-                duration_seconds,
+        // A completed video always has a duration; an image never does.
+        let media = match (row.width, row.height, row.video_codec) {
+            (Some(w), Some(h), Some(video_codec)) => Some(MediaInfo {
+                duration_seconds: row.duration_seconds,
                 width: u32::try_from(w).map_err(|_| corrupt("width", &w.to_string()))?,
                 height: u32::try_from(h).map_err(|_| corrupt("height", &h.to_string()))?,
                 video_codec,
@@ -107,6 +110,7 @@ impl TryFrom<ItemRow> for Item {
         };
         Ok(Item {
             id: ItemId::parse(&row.id).map_err(|_| corrupt("id", &row.id))?,
+            kind: ItemKind::parse(&row.kind).ok_or_else(|| corrupt("kind", &row.kind))?,
             owner: row.owner,
             source: Source::parse(&row.source).ok_or_else(|| corrupt("source", &row.source))?,
             source_url: row.source_url,
@@ -128,7 +132,7 @@ impl TryFrom<ItemRow> for Item {
             thumbnails_bytes: opt_u64(row.thumbnails_bytes, "thumbnails size")?,
             sha256: row.sha256,
             paths: MediaPaths {
-                video: row.video_path,
+                file: row.video_path,
                 thumb_small: row.thumb_small_path,
                 thumb_medium: row.thumb_medium_path,
                 thumb_large: row.thumb_large_path,
@@ -193,7 +197,7 @@ pub async fn insert_capture(db: &Db, new: &NewCapture) -> Result<CaptureRecord, 
     let now = clock::now_ms();
     let id = ItemId::new();
     let created = clock::datetime(now);
-    let paths = MediaPaths::for_item(id.as_uuid(), created);
+    let paths = MediaPaths::for_item(id.as_uuid(), ItemKind::Video, created);
     let canonical = new.url.as_str();
     let mut tx = db.begin_write().await?;
     let earlier = same_video(&mut tx, new).await?;
@@ -207,7 +211,7 @@ pub async fn insert_capture(db: &Db, new: &NewCapture) -> Result<CaptureRecord, 
         .bind(&new.source_url)
         .bind(canonical)
         .bind(new.platform.as_str())
-        .bind(&paths.video)
+        .bind(&paths.file)
         .bind(&paths.thumb_small)
         .bind(&paths.thumb_medium)
         .bind(&paths.thumb_large)
@@ -419,7 +423,7 @@ pub(crate) async fn mark_completed(
         .bind(now)
         .bind(to_i64(done.thumbnails_bytes))
         .bind((!done.warnings.is_empty()).then(|| serde_json::to_string(&done.warnings).unwrap_or_default()))
-        .bind(done.shared_paths.as_ref().map(|p| p.video.as_str()))
+        .bind(done.shared_paths.as_ref().map(|p| p.file.as_str()))
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_small.as_str()))
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_medium.as_str()))
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_large.as_str()))
@@ -470,6 +474,9 @@ pub struct Deleted {
     pub renditions: Vec<super::renditions::Rendition>,
     /// Another item shares the video and thumbnails (same content), so they stay.
     pub files_shared: bool,
+    /// Files the service owns (uploads) that the item's import jobs named: nothing needs
+    /// them any more.
+    pub owned_uploads: Vec<std::path::PathBuf>,
 }
 
 /// Deletes the item's rows (its jobs and renditions go with it). Rows go before files: a
@@ -481,9 +488,10 @@ pub async fn delete(db: &Db, id: ItemId) -> Result<Option<Deleted>, DbError> {
         return Ok(None);
     };
     let renditions = super::renditions::for_item_in(&mut tx, id).await?;
+    let owned_uploads = super::imports::owned_files_of(&mut tx, id).await?;
     let sharers: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
         "SELECT COUNT(*) FROM items WHERE video_path = $1 AND id <> $2")
-        .bind(&item.paths.video)
+        .bind(&item.paths.file)
         .bind(id.to_string())
         .fetch_one(conn)
         .await)?;
@@ -497,6 +505,7 @@ pub async fn delete(db: &Db, id: ItemId) -> Result<Option<Deleted>, DbError> {
         item,
         renditions,
         files_shared: sharers > 0,
+        owned_uploads,
     }))
 }
 
@@ -511,36 +520,48 @@ pub struct Tally {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoredUsage {
     pub videos: Tally,
+    pub images: Tally,
     pub thumbnails: Tally,
     pub renditions: Tally,
 }
 
 pub async fn stored_usage(db: &Db) -> Result<StoredUsage, DbError> {
-    let (videos, video_bytes, thumb_bytes): (i64, Option<i64>, Option<i64>) = on_pool!(db, pool => sqlx::query_as(
-        "SELECT COUNT(*), CAST(SUM(size_bytes) AS BIGINT), CAST(SUM(thumbnails_bytes) AS BIGINT) \
-         FROM (SELECT video_path, MAX(size_bytes) AS size_bytes, MAX(thumbnails_bytes) AS thumbnails_bytes \
-               FROM items WHERE status = 'completed' GROUP BY video_path) AS stored")
-        .fetch_one(pool)
+    // Items sharing one file (same content) count it once.
+    let by_kind: Vec<(String, i64, Option<i64>, Option<i64>)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT kind, COUNT(*), CAST(SUM(size_bytes) AS BIGINT), CAST(SUM(thumbnails_bytes) AS BIGINT) \
+         FROM (SELECT video_path, MAX(kind) AS kind, MAX(size_bytes) AS size_bytes, \
+                      MAX(thumbnails_bytes) AS thumbnails_bytes \
+               FROM items WHERE status = 'completed' GROUP BY video_path) AS stored \
+         GROUP BY kind")
+        .fetch_all(pool)
         .await)?;
     let (renditions, rendition_bytes): (i64, Option<i64>) = on_pool!(db, pool => sqlx::query_as(
         "SELECT COUNT(*), CAST(SUM(size_bytes) AS BIGINT) FROM renditions")
         .fetch_one(pool)
         .await)?;
     let n = |v: i64| to_u64(v, "count");
-    Ok(StoredUsage {
-        videos: Tally {
-            files: n(videos)?,
-            bytes: n(video_bytes.unwrap_or(0))?,
-        },
-        thumbnails: Tally {
-            files: 3 * n(videos)?,
-            bytes: n(thumb_bytes.unwrap_or(0))?,
-        },
+    let mut usage = StoredUsage {
         renditions: Tally {
             files: n(renditions)?,
             bytes: n(rendition_bytes.unwrap_or(0))?,
         },
-    })
+        ..StoredUsage::default()
+    };
+    for (kind, files, bytes, thumb_bytes) in by_kind {
+        let tally = Tally {
+            files: n(files)?,
+            bytes: n(bytes.unwrap_or(0))?,
+        };
+        match ItemKind::parse(&kind) {
+            Some(ItemKind::Video) => usage.videos = tally,
+            Some(ItemKind::Image) => usage.images = tally,
+            // A kind from a newer version: its files are not ours to count.
+            None => continue,
+        }
+        usage.thumbnails.files += 3 * tally.files;
+        usage.thumbnails.bytes += n(thumb_bytes.unwrap_or(0))?;
+    }
+    Ok(usage)
 }
 
 /// A completed item whose video has this content, other than `except` (content dedup).

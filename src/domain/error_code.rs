@@ -24,6 +24,9 @@ pub enum ErrorCode {
     RenditionNotFound,
     /// A rendition above the source's own quality was requested.
     WouldUpscale,
+    /// The item is an image: it has no video stream, renditions or transcodes (its bytes are
+    /// at `/api/images/{id}`).
+    NotAVideo,
     /// Missing or wrong bearer token.
     Unauthorized,
     /// The request body is larger than `server.max_body_kb`.
@@ -42,7 +45,8 @@ pub enum ErrorCode {
     TooLarge,
     /// The media is longer than the configured maximum duration.
     TooLong,
-    /// Not a video we can read: text, HTML, truncated or crafted containers, decoder bombs.
+    /// Not media we can read: text, HTML, truncated or crafted containers, decoder bombs, or
+    /// anything but one JPEG picture imported as an image.
     InvalidMedia,
     /// The URL names a playlist or a channel, not one video.
     PlaylistNotSupported,
@@ -95,6 +99,7 @@ impl ErrorCode {
         Self::NotReady,
         Self::RenditionNotFound,
         Self::WouldUpscale,
+        Self::NotAVideo,
         Self::Unauthorized,
         Self::PayloadTooLarge,
         Self::BadRequest,
@@ -134,6 +139,7 @@ impl ErrorCode {
             Self::NotReady => "not_ready",
             Self::RenditionNotFound => "rendition_not_found",
             Self::WouldUpscale => "would_upscale",
+            Self::NotAVideo => "not_a_video",
             Self::Unauthorized => "unauthorized",
             Self::PayloadTooLarge => "payload_too_large",
             Self::BadRequest => "bad_request",

@@ -49,6 +49,35 @@ impl fmt::Display for ItemStatus {
     }
 }
 
+/// What an item holds: a video (captures and video imports) or a still image (photos sent to
+/// the bot). The kind is fixed when the item is created and decides its paths and processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    Video,
+    Image,
+}
+
+impl ItemKind {
+    pub const ALL: [ItemKind; 2] = [Self::Video, Self::Image];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Video => "video",
+            Self::Image => "image",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for ItemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which door a submission came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
@@ -151,10 +180,11 @@ impl Progress {
     }
 }
 
-/// What ffprobe says about the stored video.
+/// What ffprobe says about the stored file. For an image, the fields only a video has
+/// (duration, audio, bitrate, frame rate) are `None`, and `video_codec` is the picture's codec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaInfo {
-    pub duration_seconds: f64,
+    pub duration_seconds: Option<f64>,
     pub width: u32,
     pub height: u32,
     pub video_codec: String,
@@ -221,6 +251,10 @@ mod tests {
         for s in ThumbSize::ALL {
             assert_eq!(ThumbSize::parse(s.as_str()), Some(s));
         }
+        for k in ItemKind::ALL {
+            assert_eq!(ItemKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(ItemKind::parse("audio"), None);
         for s in [Source::Api, Source::Telegram, Source::Watch] {
             assert_eq!(Source::parse(s.as_str()), Some(s));
         }

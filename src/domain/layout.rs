@@ -6,20 +6,21 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::item::ThumbSize;
+use super::item::{ItemKind, ThumbSize};
 use super::quality::Quality;
 
 /// The relative paths of one item's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaPaths {
-    pub video: String,
+    /// The item's own file: `videos/YYYY/MM/{id}.mp4` or `images/YYYY/MM/{id}.jpg`.
+    pub file: String,
     pub thumb_small: String,
     pub thumb_medium: String,
     pub thumb_large: String,
 }
 
 impl MediaPaths {
-    pub fn for_item(id: Uuid, created_at: OffsetDateTime) -> Self {
+    pub fn for_item(id: Uuid, kind: ItemKind, created_at: OffsetDateTime) -> Self {
         let month = format!(
             "{:04}/{:02}",
             created_at.year(),
@@ -27,16 +28,20 @@ impl MediaPaths {
         );
         let thumb = |size: ThumbSize| format!("thumbnails/{month}/{id}_{}.jpg", size.as_str());
         Self {
-            video: format!("videos/{month}/{id}.mp4"),
+            file: match kind {
+                ItemKind::Video => format!("videos/{month}/{id}.mp4"),
+                ItemKind::Image => format!("images/{month}/{id}.jpg"),
+            },
             thumb_small: thumb(ThumbSize::Small),
             thumb_medium: thumb(ThumbSize::Medium),
             thumb_large: thumb(ThumbSize::Large),
         }
     }
 
-    /// A rendition sits beside the video: `videos/YYYY/MM/{id}_{480p}.mp4`.
+    /// A rendition sits beside the video: `videos/YYYY/MM/{id}_{480p}.mp4` (only videos
+    /// have renditions).
     pub fn rendition(&self, quality: Quality) -> String {
-        rendition_path(&self.video, quality)
+        rendition_path(&self.file, quality)
     }
 
     pub fn thumbnail(&self, size: ThumbSize) -> &str {
@@ -75,8 +80,8 @@ mod tests {
     #[test]
     fn paths_follow_the_creation_month() {
         let id = Uuid::parse_str("01932c07-0000-7000-8000-000000000001").unwrap();
-        let paths = MediaPaths::for_item(id, datetime!(2026-03-31 23:59:59 UTC));
-        assert_eq!(paths.video, format!("videos/2026/03/{id}.mp4"));
+        let paths = MediaPaths::for_item(id, ItemKind::Video, datetime!(2026-03-31 23:59:59 UTC));
+        assert_eq!(paths.file, format!("videos/2026/03/{id}.mp4"));
         assert_eq!(
             paths.thumb_small,
             format!("thumbnails/2026/03/{id}_small.jpg")
@@ -91,13 +96,30 @@ mod tests {
         );
         assert!(is_safe_relative_path(&paths.rendition(Quality::P1080)));
         for p in [
-            &paths.video,
+            &paths.file,
             &paths.thumb_small,
             &paths.thumb_medium,
             &paths.thumb_large,
         ] {
             assert!(is_safe_relative_path(p), "{p}");
         }
+    }
+
+    #[test]
+    fn an_image_lives_under_images_with_the_same_thumbnails() {
+        let id = Uuid::parse_str("01932c07-0000-7000-8000-000000000002").unwrap();
+        let when = datetime!(2026-12-01 00:00:00 UTC);
+        let image = MediaPaths::for_item(id, ItemKind::Image, when);
+        assert_eq!(image.file, format!("images/2026/12/{id}.jpg"));
+        let video = MediaPaths::for_item(id, ItemKind::Video, when);
+        for size in ThumbSize::ALL {
+            assert_eq!(image.thumbnail(size), video.thumbnail(size));
+        }
+        assert_eq!(
+            image.thumbnail(ThumbSize::Medium),
+            format!("thumbnails/2026/12/{id}_medium.jpg")
+        );
+        assert!(is_safe_relative_path(&image.file));
     }
 
     #[test]

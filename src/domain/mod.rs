@@ -18,7 +18,7 @@ pub mod text;
 pub use capture_url::CaptureUrl;
 pub use error_code::{ErrorCode, JobError};
 pub use ids::{ItemId, JobId};
-pub use item::{ItemStatus, MediaInfo, Progress, Source, Stage, ThumbSize};
+pub use item::{ItemKind, ItemStatus, MediaInfo, Progress, Source, Stage, ThumbSize};
 pub use job::{JobKind, JobState};
 pub use platform::Platform;
 pub use quality::Quality;

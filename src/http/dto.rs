@@ -6,11 +6,13 @@ use crate::clock;
 use crate::context::AppContext;
 use crate::db::items::Item;
 use crate::db::renditions::Rendition;
-use crate::domain::{ItemStatus, JobError, Progress, ThumbSize};
+use crate::domain::{ItemKind, ItemStatus, JobError, Progress, ThumbSize};
 
 #[derive(Debug, Serialize)]
 pub struct ItemJson {
     pub id: String,
+    /// `video` or `image`.
+    pub kind: &'static str,
     pub status: &'static str,
     pub source: &'static str,
     pub platform: &'static str,
@@ -47,8 +49,10 @@ pub struct ErrorJson {
 #[derive(Debug, Serialize)]
 pub struct MetadataJson {
     pub id: String,
+    pub kind: &'static str,
     pub title: Option<String>,
-    pub duration_seconds: f64,
+    /// `null` for an image, like the audio codec, bitrate and frame rate.
+    pub duration_seconds: Option<f64>,
     pub width: u32,
     pub height: u32,
     pub video_codec: String,
@@ -62,7 +66,12 @@ pub struct MetadataJson {
     pub source_url: Option<String>,
     /// Where the file sits under media_root (also its path on a CDN mirroring the tree).
     pub storage_path: String,
-    pub stream_url: String,
+    /// A video's stream (absent for an image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_url: Option<String>,
+    /// An image's JPEG (absent for a video).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
     pub thumbnails: ThumbnailsJson,
     /// Renditions made on request; left out of listings (one query per item would be waste).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,6 +159,7 @@ impl MetadataJson {
             )
         };
         Some(Self {
+            kind: item.kind.as_str(),
             title: item.title.clone(),
             duration_seconds: media.duration_seconds,
             width: media.width,
@@ -163,8 +173,11 @@ impl MetadataJson {
             sha256: item.sha256.clone(),
             platform: item.platform.as_str(),
             source_url: item.source_url.clone(),
-            storage_path: item.paths.video.clone(),
-            stream_url: link(ctx, &item.paths.video, format!("/api/videos/{id}/stream")),
+            storage_path: item.paths.file.clone(),
+            stream_url: (item.kind == ItemKind::Video)
+                .then(|| link(ctx, &item.paths.file, format!("/api/videos/{id}/stream"))),
+            image_url: (item.kind == ItemKind::Image)
+                .then(|| link(ctx, &item.paths.file, format!("/api/images/{id}"))),
             thumbnails: ThumbnailsJson {
                 small: thumb(ThumbSize::Small),
                 medium: thumb(ThumbSize::Medium),
@@ -187,6 +200,7 @@ impl ItemJson {
     pub fn of(ctx: &AppContext, item: &Item, renditions: Option<&[Rendition]>) -> Self {
         Self {
             id: item.id.to_string(),
+            kind: item.kind.as_str(),
             status: item.status.as_str(),
             source: item.source.as_str(),
             platform: item.platform.as_str(),

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod file_response;
 mod health;
+mod images;
 mod items;
 pub mod observe;
 mod storage;
@@ -122,6 +123,12 @@ pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
         .and(warp::header::headers_cloned())
         .and(with_ctx(ctx.clone()))
         .then(videos::thumbnail);
+    let image = warp::path!("images" / String)
+        .and(get_or_head())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(with_ctx(ctx.clone()))
+        .then(images::image);
     let transcode = warp::path!("videos" / String / "transcode")
         .and(warp::post())
         .and(warp::body::content_length_limit(body_limit))
@@ -154,6 +161,8 @@ pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
             .or(stream)
             .unify()
             .or(thumbnail)
+            .unify()
+            .or(image)
             .unify()
             .or(transcode)
             .unify()

@@ -39,6 +39,7 @@ struct DiskJson {
 #[derive(Serialize)]
 struct StatsJson {
     videos: TallyJson,
+    images: TallyJson,
     renditions: TallyJson,
     thumbnails: TallyJson,
     temp: TallyJson,
@@ -59,10 +60,12 @@ pub async fn stats(ctx: Arc<AppContext>) -> Response {
             let s = stats.stored;
             let body = StatsJson {
                 total_bytes: s.videos.bytes
+                    + s.images.bytes
                     + s.renditions.bytes
                     + s.thumbnails.bytes
                     + stats.temp.bytes,
                 videos: s.videos.into(),
+                images: s.images.into(),
                 renditions: s.renditions.into(),
                 thumbnails: s.thumbnails.into(),
                 temp: stats.temp.into(),

@@ -1,5 +1,6 @@
 //! `/api/videos/{id}/…`: metadata, stream (and renditions), thumbnails, transcode, delete.
-//! Only completed items are served.
+//! Only completed items are served. Metadata, thumbnails and delete work for images too; the
+//! stream and transcodes answer `not_a_video` for them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::actors::pipeline::PipelineMsg;
 use crate::context::AppContext;
 use crate::db::items::Item;
 use crate::db::renditions::{self, TranscodeRequest};
-use crate::domain::{ErrorCode, ItemId, ItemStatus, Quality, ThumbSize};
+use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, Quality, ThumbSize};
 use crate::storage::served::{ServedFile, Variant};
 
 pub async fn completed(ctx: &AppContext, id: &str) -> Result<Item, ApiError> {
@@ -32,6 +33,33 @@ pub async fn completed(ctx: &AppContext, id: &str) -> Result<Item, ApiError> {
         ));
     }
     Ok(item)
+}
+
+/// A stream or transcode asked of an image.
+fn not_a_video(item: &Item) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotAVideo,
+        format!(
+            "item {id} is an image; it has no video stream or renditions (its file is at /api/images/{id})",
+            id = item.id
+        ),
+    )
+}
+
+/// Refuses a `variant` the item's kind does not have. Checked before a file is cached, so a
+/// cached file always passed it.
+fn check_variant(item: &Item, variant: Variant) -> Result<(), ApiError> {
+    match (item.kind, variant) {
+        (_, Variant::Thumbnail(_))
+        | (ItemKind::Video, Variant::Video | Variant::Rendition(_))
+        | (ItemKind::Image, Variant::Image) => Ok(()),
+        (ItemKind::Image, _) => Err(not_a_video(item)),
+        (ItemKind::Video, Variant::Image) => Err(ApiError::not_found(format!(
+            "item {id} is a video, not an image (its stream is at /api/videos/{id}/stream)",
+            id = item.id
+        ))),
+    }
 }
 
 fn parse_quality(text: &str) -> Result<Quality, ApiError> {
@@ -63,7 +91,7 @@ pub async fn metadata(id: String, ctx: Arc<AppContext>) -> Response {
 
 /// Completed files never change, so caches may keep them; with API tokens configured the
 /// response is for one user, so only private caches may.
-fn cache_control(ctx: &AppContext) -> &'static str {
+pub(super) fn cache_control(ctx: &AppContext) -> &'static str {
     if ctx.settings.security.api_tokens.is_empty() {
         "public, max-age=31536000, immutable"
     } else {
@@ -72,7 +100,7 @@ fn cache_control(ctx: &AppContext) -> &'static str {
 }
 
 /// The file to serve, from memory when recently served, else from the database and disk.
-async fn served_file(
+pub(super) async fn served_file(
     ctx: &AppContext,
     id: &str,
     variant: Variant,
@@ -83,10 +111,11 @@ async fn served_file(
         return Ok(file);
     }
     let item = completed(ctx, id).await?;
+    check_variant(&item, variant)?;
     let hash = item.sha256.clone().unwrap_or_default();
     let short = &hash[..hash.len().min(16)];
     let (relative, version) = match variant {
-        Variant::Video => (item.paths.video.clone(), format!("{item_id}-{short}")),
+        Variant::Video | Variant::Image => (item.paths.file.clone(), format!("{item_id}-{short}")),
         Variant::Thumbnail(size) => (
             item.paths.thumbnail(size).to_string(),
             format!("{item_id}-{short}-{}", size.as_str()),
@@ -179,6 +208,9 @@ pub async fn transcode(id: String, body: Bytes, ctx: Arc<AppContext>) -> Respons
                 .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, format!("the body must be JSON like {{\"quality\": \"480p\"}}: {e}")))?;
             let quality = parse_quality(&body.quality)?;
             let item = completed(&ctx, &id).await?;
+            if item.kind != ItemKind::Video {
+                return Err(not_a_video(&item));
+            }
             let media = item.media.as_ref().ok_or_else(|| ApiError::internal("completed item without media facts"))?;
             quality.frame_for(media.width, media.height).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WouldUpscale, e.to_string()))?;
             let request = ctx
@@ -206,7 +238,7 @@ pub async fn transcode(id: String, body: Bytes, ctx: Arc<AppContext>) -> Respons
     )
 }
 
-/// `DELETE /api/videos/{id}`: 204, then 404 for ever after.
+/// `DELETE /api/videos/{id}` (a video or an image): 204, then 404 for ever after.
 pub async fn delete(id: String, ctx: Arc<AppContext>) -> Response {
     respond(
         async {

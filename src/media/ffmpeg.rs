@@ -197,6 +197,15 @@ pub fn thumbnail_args(
     args.push(format!("{at_seconds:.3}"));
     args.push("-i".into());
     args.push(file_url(input));
+    args.extend(thumbnail_outputs(outputs));
+    args
+}
+
+/// The filter graph and outputs that scale the first picture stream of the input to each
+/// thumbnail width (never wider than the source, height even) and write one JPEG each. Shared
+/// by videos and images, so both kinds get the same thumbnails.
+pub fn thumbnail_outputs(outputs: &[(ThumbSize, &Path)]) -> Vec<String> {
+    let mut args = Vec::new();
     let labels: Vec<String> = (0..outputs.len()).map(|i| format!("t{i}")).collect();
     let mut graph = format!(
         "[0:v:0]split={}{}",

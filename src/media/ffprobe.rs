@@ -99,7 +99,7 @@ impl Probe {
             self.format_name.split(',').next().unwrap_or("unknown")
         };
         MediaInfo {
-            duration_seconds: self.duration_seconds,
+            duration_seconds: Some(self.duration_seconds),
             width,
             height,
             video_codec: self.video.codec.clone(),

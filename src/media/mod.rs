@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod direct;
 pub mod ffmpeg;
 pub mod ffprobe;
+pub mod image;
 pub mod mp4;
 pub mod process;
 pub mod processing;

@@ -1,4 +1,5 @@
-//! One processing run: probe → validate → convert → compress → thumbnails and hash.
+//! One processing run: probe → validate → convert → compress → thumbnails and hash; for an
+//! image, probe → validate → thumbnails and hash (the JPEG itself is stored as it came).
 //!
 //! Plain async code driven by a [`ProcessingConfig`]; the processing worker actor runs it in a
 //! task it owns. All files are written inside the attempt's work directory; moving them into
@@ -138,10 +139,7 @@ pub async fn process(
     }
 
     on_stage(Stage::Thumbnails);
-    let thumbnails: Vec<(ThumbSize, PathBuf)> = ThumbSize::ALL
-        .iter()
-        .map(|size| (*size, work_dir.join(format!("thumb_{}.jpg", size.as_str()))))
-        .collect();
+    let thumbnails = thumbnail_paths(work_dir);
     let (thumbs_done, hash) = tokio::join!(
         make_thumbnails(cfg, &video, &probe, &thumbnails),
         sha256_file(video.clone())
@@ -206,6 +204,65 @@ async fn make_thumbnails(
         cfg.convert.timeout,
     )
     .await?;
+    thumbnail_bytes(outputs).await
+}
+
+/// The files and facts of a processed image, all inside the work directory.
+#[derive(Debug, Clone)]
+pub struct ProcessedImage {
+    pub image: PathBuf,
+    pub thumbnails: Vec<(ThumbSize, PathBuf)>,
+    pub thumbnails_bytes: u64,
+    pub media: MediaInfo,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+/// Processes the image at `input` inside `work_dir`: only a single JPEG within the size limits
+/// is accepted, and it is kept byte for byte (no re-encoding loses quality); the thumbnails
+/// are made from it.
+pub async fn process_image(
+    cfg: &ProcessingConfig,
+    input: &Path,
+    work_dir: &Path,
+    on_stage: &(dyn Fn(Stage) + Send + Sync),
+) -> Result<ProcessedImage, JobError> {
+    on_stage(Stage::Probe);
+    let probe = super::image::probe(&cfg.ffprobe, input, &cfg.limits, cfg.probe_timeout).await?;
+    on_stage(Stage::Thumbnails);
+    let thumbnails = thumbnail_paths(work_dir);
+    let targets: Vec<(ThumbSize, &Path)> =
+        thumbnails.iter().map(|(s, p)| (*s, p.as_path())).collect();
+    let (made, hash) = tokio::join!(
+        super::image::run_ffmpeg(
+            &cfg.ffmpeg,
+            super::image::thumbnail_args(input, &targets),
+            cfg.convert.timeout,
+        ),
+        sha256_file(input.to_path_buf())
+    );
+    made?;
+    let thumbnails_bytes = thumbnail_bytes(&thumbnails).await?;
+    Ok(ProcessedImage {
+        image: input.to_path_buf(),
+        thumbnails_bytes,
+        media: probe.media_info(),
+        size_bytes: file_size(input).await?,
+        sha256: hash.map_err(|e| io_error("cannot hash the image", e))?,
+        thumbnails,
+    })
+}
+
+/// Where a run writes the thumbnails, inside its work directory.
+fn thumbnail_paths(work_dir: &Path) -> Vec<(ThumbSize, PathBuf)> {
+    ThumbSize::ALL
+        .iter()
+        .map(|size| (*size, work_dir.join(format!("thumb_{}.jpg", size.as_str()))))
+        .collect()
+}
+
+/// The total size of the thumbnails ffmpeg wrote; an empty or missing one is a failure.
+async fn thumbnail_bytes(outputs: &[(ThumbSize, PathBuf)]) -> Result<u64, JobError> {
     let mut total = 0;
     for (size, path) in outputs {
         let bytes = tokio::fs::metadata(path)

@@ -24,6 +24,7 @@ pub enum Route {
     VideoThumbnail,
     VideoTranscode,
     Video,
+    Image,
     StorageStats,
     StorageCleanup,
     TelegramWebhook,
@@ -32,7 +33,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 16] = [
+    pub const ALL: [Route; 17] = [
         Self::Healthz,
         Self::Readyz,
         Self::Metrics,
@@ -45,6 +46,7 @@ impl Route {
         Self::VideoThumbnail,
         Self::VideoTranscode,
         Self::Video,
+        Self::Image,
         Self::StorageStats,
         Self::StorageCleanup,
         Self::TelegramWebhook,
@@ -65,6 +67,7 @@ impl Route {
             Self::VideoThumbnail => "/api/videos/{id}/thumbnail/{size}",
             Self::VideoTranscode => "/api/videos/{id}/transcode",
             Self::Video => "/api/videos/{id}",
+            Self::Image => "/api/images/{id}",
             Self::StorageStats => "/api/storage/stats",
             Self::StorageCleanup => "/api/storage/cleanup",
             Self::TelegramWebhook => "/telegram/webhook",
@@ -97,6 +100,7 @@ impl Route {
                 ..,
             ] => Self::ItemEvents,
             [Some("api"), Some("videos"), Some(_), None, ..] => Self::Video,
+            [Some("api"), Some("images"), Some(_), None, ..] => Self::Image,
             [
                 Some("api"),
                 Some("videos"),
@@ -190,7 +194,7 @@ impl HttpMetrics {
         .expect("valid metric");
         let streamed = IntCounter::new(
             "prsnl_http_streamed_bytes_total",
-            "Media bytes (videos, renditions, thumbnails) sent in response bodies.",
+            "Media bytes (videos, images, renditions, thumbnails) sent in response bodies.",
         )
         .expect("valid metric");
         for collector in [
@@ -272,6 +276,8 @@ mod tests {
             ("/api/videos/abc/stream", Route::VideoStream),
             ("/api/videos/abc/transcode", Route::VideoTranscode),
             ("/api/videos/abc/thumbnail/small", Route::VideoThumbnail),
+            ("/api/images/abc", Route::Image),
+            ("/api/images/abc/x", Route::Other),
             ("/api/storage/stats", Route::StorageStats),
             ("/api/storage/cleanup", Route::StorageCleanup),
             ("/telegram/webhook", Route::TelegramWebhook),

@@ -23,10 +23,12 @@ pub struct MediaRoot {
 }
 
 /// Top-level folders of the tree.
-const TREE: [&str; 5] = [
+const TREE: [&str; 7] = [
     "videos",
+    "images",
     "thumbnails",
     "temp/processing",
+    "temp/uploads",
     "temp/resume",
     "quarantine",
 ];
@@ -41,7 +43,7 @@ impl MediaRoot {
         let root = std::fs::canonicalize(root)?;
         let media = Self { root };
         let root_dev = std::fs::metadata(&media.root)?.dev();
-        for dir in ["videos", "thumbnails", "temp/processing"] {
+        for dir in ["videos", "images", "thumbnails", "temp/processing"] {
             if std::fs::metadata(media.root.join(dir))?.dev() != root_dev {
                 return Err(io::Error::other(format!(
                     "{}/{dir} is on another filesystem than the media root; work files could \
@@ -65,6 +67,12 @@ impl MediaRoot {
 
     pub fn processing_dir(&self) -> PathBuf {
         self.root.join("temp/processing")
+    }
+
+    /// Where the service keeps files it received (the bot's downloads) until their import
+    /// job is finished for good.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.root.join("temp/uploads")
     }
 
     /// Where a direct download cut short waits for the job's next attempt to resume it.

@@ -16,6 +16,8 @@ use crate::sys::MappedFile;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Variant {
     Video,
+    /// An image item's picture (its own file, like `Video` for a video).
+    Image,
     Rendition(Quality),
     Thumbnail(ThumbSize),
 }

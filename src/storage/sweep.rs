@@ -3,8 +3,10 @@
 //!
 //! - work directories under temp/processing that no running attempt owns are removed;
 //! - resume files whose job will not run again are removed;
-//! - files under videos/ and thumbnails/ that no row refers to are moved to quarantine/
-//!   (same relative path), never deleted on the spot;
+//! - uploads (files the service received, under temp/uploads) older than a day that no
+//!   unfinished import names are removed: their import finished, or never got recorded;
+//! - files under videos/, images/ and thumbnails/ that no row refers to are moved to
+//!   quarantine/ (same relative path), never deleted on the spot;
 //! - quarantined files older than the retention are deleted.
 //!
 //! Nothing younger than `min_age` is touched, so work in progress (on this or another
@@ -26,7 +28,13 @@ pub struct InUse {
     pub unfinished_jobs: HashSet<String>,
     /// Relative paths under media_root that rows refer to.
     pub referenced: HashSet<String>,
+    /// Absolute paths of uploads that queued or running imports still need.
+    pub pending_uploads: HashSet<PathBuf>,
 }
+
+/// How long an upload no import names is kept: the bot records its import right after the
+/// download, so a day covers any crash in between with a wide margin.
+pub const UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct SweepRules {
@@ -46,6 +54,7 @@ pub struct Count {
 pub struct SweepReport {
     pub temp: Count,
     pub resume: Count,
+    pub uploads: Count,
     pub orphans: Count,
     pub quarantine_purged: Count,
     /// Bytes the quarantined orphans take.
@@ -57,11 +66,12 @@ pub struct SweepReport {
 /// Runs the whole sweep (blocking file-system work: call it on the blocking pool).
 pub fn sweep(media: &MediaRoot, in_use: &InUse, rules: &SweepRules) -> SweepReport {
     let now = SystemTime::now();
-    let old_enough = |path: &Path| {
+    let older_than = |path: &Path, age: Duration| {
         std::fs::symlink_metadata(path)
             .and_then(|m| m.modified())
-            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= rules.min_age)
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= age)
     };
+    let old_enough = |path: &Path| older_than(path, rules.min_age);
     let mut report = SweepReport::default();
 
     for (path, name) in entries(&media.processing_dir()) {
@@ -77,9 +87,25 @@ pub fn sweep(media: &MediaRoot, in_use: &InUse, rules: &SweepRules) -> SweepRepo
         }
         tally(&mut report.resume, remove_any(&path), &path, "resume file");
     }
+    let mut uploads = Vec::new();
+    collect_files(media.path(), Path::new("temp/uploads"), 0, &mut uploads);
+    for rel in uploads {
+        let path = media.path().join(&rel);
+        if in_use.pending_uploads.contains(&path)
+            || !older_than(&path, UPLOAD_MAX_AGE.max(rules.min_age))
+        {
+            continue;
+        }
+        tally(
+            &mut report.uploads,
+            std::fs::remove_file(&path),
+            &path,
+            "upload",
+        );
+    }
 
     let mut files = Vec::new();
-    for top in ["videos", "thumbnails"] {
+    for top in ["videos", "images", "thumbnails"] {
         collect_files(media.path(), Path::new(top), 0, &mut files);
     }
     let orphans: Vec<&PathBuf> = files
@@ -278,6 +304,48 @@ mod tests {
     }
 
     #[test]
+    fn images_are_kept_when_referenced_and_quarantined_when_orphaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaRoot::open(dir.path()).unwrap();
+        let root = media.path().to_path_buf();
+        let mut in_use = InUse::default();
+        for rel in [
+            "images/2026/01/kept.jpg",
+            "thumbnails/2026/01/kept_small.jpg",
+            "videos/2026/01/v.mp4",
+        ] {
+            write(&root, rel, 2 * HOUR);
+            in_use.referenced.insert(rel.to_string());
+        }
+        let orphan = write(&root, "images/2026/01/gone.jpg", 2 * HOUR);
+        let report = sweep(&media, &in_use, &rules());
+        assert_eq!(report.orphans, Count { done: 1, failed: 0 });
+        assert!(!orphan.exists());
+        assert!(root.join("quarantine/images/2026/01/gone.jpg").exists());
+        assert!(root.join("images/2026/01/kept.jpg").exists());
+    }
+
+    #[test]
+    fn uploads_go_after_a_day_unless_an_import_still_needs_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaRoot::open(dir.path()).unwrap();
+        let root = media.path().to_path_buf();
+        let day = UPLOAD_MAX_AGE.as_secs();
+        let stale = write(&root, "temp/uploads/stale.jpg", day + HOUR);
+        let pending = write(&root, "temp/uploads/pending.jpg", 3 * day);
+        let recent = write(&root, "temp/uploads/recent.jpg", day - HOUR);
+        let in_use = InUse {
+            pending_uploads: [pending.clone()].into(),
+            ..InUse::default()
+        };
+        let report = sweep(&media, &in_use, &rules());
+        assert_eq!(report.uploads, Count { done: 1, failed: 0 });
+        assert!(!stale.exists());
+        assert!(pending.exists(), "a queued import still needs it");
+        assert!(recent.exists(), "the bot may be about to record it");
+    }
+
+    #[test]
     fn a_database_that_knows_almost_nothing_is_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
         let media = MediaRoot::open(dir.path()).unwrap();
@@ -311,7 +379,7 @@ mod tests {
         let in_use = InUse {
             running_attempts: ["jobB-2".to_string()].into(),
             unfinished_jobs: ["jobB".to_string(), "jobE".to_string()].into(),
-            referenced: HashSet::new(),
+            ..InUse::default()
         };
         let report = sweep(&media, &in_use, &rules());
         assert_eq!(report.temp, Count { done: 1, failed: 0 });

@@ -200,6 +200,42 @@ const RECIPES: &[(&str, &[&str])] = &[
             "+faststart",
         ],
     ),
+    // Photos, as the Telegram bot would download them: one JPEG picture each.
+    (
+        "photo.jpg",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1600x900",
+            "-frames:v",
+            "1",
+        ],
+    ),
+    // Narrower than the smallest thumbnail: thumbnails keep its width.
+    (
+        "small.jpg",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=100x80",
+            "-frames:v",
+            "1",
+        ],
+    ),
+    // A picture, but not a JPEG: refused as an image.
+    (
+        "small.png",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=100x80",
+            "-frames:v",
+            "1",
+        ],
+    ),
 ];
 
 pub fn fixtures() -> &'static Fixtures {

@@ -419,9 +419,12 @@ pub async fn seed_completed_video(
 ) -> prsnl::domain::ItemId {
     let id = prsnl::domain::ItemId::new();
     let now = prsnl::clock::now_ms();
-    let paths =
-        prsnl::domain::layout::MediaPaths::for_item(id.as_uuid(), prsnl::clock::datetime(now));
-    let path = media_root.join(&paths.video);
+    let paths = prsnl::domain::layout::MediaPaths::for_item(
+        id.as_uuid(),
+        prsnl::domain::ItemKind::Video,
+        prsnl::clock::datetime(now),
+    );
+    let path = media_root.join(&paths.file);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, bytes).unwrap();
     let sql = "INSERT INTO items (id, source, source_url, canonical_url, platform, status, title, \
@@ -438,7 +441,7 @@ pub async fn seed_completed_video(
                 .bind(&url)
                 .bind(bytes.len() as i64)
                 .bind(sha256_hex(bytes))
-                .bind(&paths.video)
+                .bind(&paths.file)
                 .bind(&paths.thumb_small)
                 .bind(&paths.thumb_medium)
                 .bind(&paths.thumb_large)

@@ -13,6 +13,7 @@ mod prometheus_tools;
 mod capture;
 mod cli;
 mod http_api;
+mod images;
 mod observability;
 mod platforms;
 mod queue;

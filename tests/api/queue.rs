@@ -48,7 +48,7 @@ fn completion() -> Completion {
     Completion {
         title: None,
         media: MediaInfo {
-            duration_seconds: 1.0,
+            duration_seconds: Some(1.0),
             width: 2,
             height: 2,
             video_codec: "h264".into(),

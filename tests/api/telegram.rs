@@ -353,3 +353,118 @@ async fn cancel_stops_an_item_that_is_still_being_saved() {
     wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("cancelled")).await;
     assert!(app.files_under("videos").is_empty());
 }
+
+/// A `video` message for a file the fake serves.
+fn video_message(file_id: &str, unique_id: &str, size: usize, caption: &str) -> Value {
+    json!({
+        "video": {"file_id": file_id, "file_unique_id": unique_id, "file_size": size,
+                  "width": 640, "height": 360, "duration": 2, "mime_type": "video/mp4"},
+        "caption": caption,
+    })
+}
+
+on_both_backends! {
+    async fn a_video_upload_is_imported_without_yt_dlp(backend: Backend) {
+        let fake = FakeTelegram::start().await;
+        let app = bot_app(backend, &fake, false).await;
+        let bytes = app.fixtures.bytes("h264_aac.mp4");
+        fake.add_file("file-1", "uniq-1", Some(bytes.clone()));
+        fake.message(ALICE, private_chat(ALICE), video_message("file-1", "uniq-1", bytes.len(), "Beach day"));
+
+        let id = only_item_id(&app).await;
+        let item = app.wait_terminal(&id).await;
+        assert_eq!(item["status"], "completed", "{item:#}");
+        assert_eq!((item["source"].as_str(), item["kind"].as_str()), (Some("telegram"), Some("video")));
+        assert_eq!(item["title"], "Beach day");
+        assert_eq!(item["metadata"]["width"], 640);
+        let text = wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+        assert!(text.starts_with("saved: Beach day\n"), "{text}");
+        assert!(text.ends_with(&format!("/api/videos/{id}/stream")), "{text}");
+        assert_eq!(fake.calls("getFile").len(), 1);
+        // The download was the pipeline's input and is gone once stored.
+        assert!(wait_for(Duration::from_secs(10), || async { app.files_under("temp/uploads").is_empty() }).await,
+            "{:?}", app.files_under("temp/uploads"));
+
+        // The same file forwarded again (new file_id, same file_unique_id): the same item.
+        fake.add_file("file-2", "uniq-1", Some(bytes.clone()));
+        fake.message(ALICE, private_chat(ALICE), video_message("file-2", "uniq-1", bytes.len(), "again"));
+        assert!(wait_for(Duration::from_secs(20), || async { fake.sent_to(ALICE as i64).len() == 2 }).await);
+        assert!(fake.sent_to(ALICE as i64)[1].contains(&id));
+        assert_eq!(app.item_count().await, 1);
+        assert_eq!(fake.calls("getFile").len(), 1, "a known file is not fetched again");
+    }
+}
+
+on_both_backends! {
+    async fn a_photo_becomes_an_image_item(backend: Backend) {
+        let fake = FakeTelegram::start().await;
+        let app = bot_app(backend, &fake, false).await;
+        let photo = app.fixtures.bytes("photo.jpg");
+        let small = app.fixtures.bytes("small.jpg");
+        fake.add_file("photo-big", "uniq-photo", Some(photo.clone()));
+        fake.add_file("photo-small", "uniq-photo-s", Some(small.clone()));
+        fake.message(ALICE, private_chat(ALICE), json!({"photo": [
+            {"file_id": "photo-small", "file_unique_id": "uniq-photo-s", "file_size": small.len(), "width": 100, "height": 80},
+            {"file_id": "photo-big", "file_unique_id": "uniq-photo", "file_size": photo.len(), "width": 1600, "height": 900},
+        ]}));
+
+        let id = only_item_id(&app).await;
+        let item = app.wait_terminal(&id).await;
+        assert_eq!(item["status"], "completed", "{item:#}");
+        assert_eq!(item["kind"], "image");
+        assert_eq!((item["metadata"]["width"].as_u64(), item["metadata"]["height"].as_u64()), (Some(1600), Some(900)));
+        let month = time::OffsetDateTime::now_utc();
+        let stored = app.media_path(&format!("images/{:04}/{:02}/{id}.jpg", month.year(), u8::from(month.month())));
+        assert_eq!(std::fs::read(&stored).unwrap(), photo, "the largest size is the one stored");
+        let served = app.client.get(app.url(&format!("/api/images/{id}"))).send().await.unwrap();
+        assert_eq!(served.status(), 200);
+        assert_eq!(served.headers()["content-type"], "image/jpeg");
+        let thumbnails = app.files_under("thumbnails");
+        assert_eq!(thumbnails.len(), 3, "{thumbnails:?}");
+
+        let text = wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
+        assert!(text.contains("1600×900"), "{text}");
+        assert!(text.ends_with(&format!("/api/images/{id}")), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_the_bot_api_limit_get_an_explanation() {
+    let fake = FakeTelegram::start().await;
+    let app = bot_app(crate::helpers::Backend::Sqlite, &fake, false).await;
+    // Telegram says how big it is: nothing is fetched.
+    fake.message(
+        ALICE,
+        private_chat(ALICE),
+        video_message("huge", "uniq-huge", 25 * 1024 * 1024, ""),
+    );
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            !fake.sent_to(ALICE as i64).is_empty()
+        })
+        .await
+    );
+    let told = &fake.sent_to(ALICE as i64)[0];
+    assert!(
+        told.contains("20 MB") && told.contains("self-hosted"),
+        "{told}"
+    );
+    assert!(fake.calls("getFile").is_empty());
+
+    // Its size unknown to us, the Bot API refuses it.
+    fake.add_file("big", "uniq-big", None);
+    fake.message(
+        ALICE,
+        private_chat(ALICE),
+        video_message("big", "uniq-big", 0, ""),
+    );
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            fake.sent_to(ALICE as i64).len() == 2
+        })
+        .await
+    );
+    assert!(fake.sent_to(ALICE as i64)[1].contains("self-hosted"));
+    assert_eq!(app.item_count().await, 0);
+    assert!(app.files_under("temp/uploads").is_empty());
+}

@@ -200,16 +200,6 @@ impl FakeTelegram {
             .collect()
     }
 
-    /// What the bot's message says now (after its edits).
-    pub fn message_text(&self, chat: i64, message_id: i64) -> Option<String> {
-        self.state
-            .lock()
-            .unwrap()
-            .messages
-            .get(&(chat, message_id))
-            .cloned()
-    }
-
     /// The messages the bot sent to `chat`: (message id, current text), oldest first.
     pub fn messages_in(&self, chat: i64) -> Vec<(i64, String)> {
         let state = self.state.lock().unwrap();

@@ -1,7 +1,7 @@
 //! An attempt's way through the stages: claim → download → process → commit → outcome.
 //!
-//! Capture jobs take every stage; import jobs stage a local file instead of downloading;
-//! transcode jobs start at processing. Each message names the
+//! Capture jobs take every stage; import jobs stage a local file instead of downloading (and
+//! an image import is processed as an image); transcode jobs start at processing. Each message names the
 //! attempt by its lease; a message for an attempt that is no longer running (it was failed,
 //! cancelled or re-run) is dropped.
 
@@ -27,7 +27,7 @@ use crate::db::renditions::{Rendition, TranscodePayload};
 use crate::domain::breaker::Gate;
 use crate::domain::job::{AfterFailure, after_failure};
 use crate::domain::{
-    CaptureUrl, ErrorCode, ItemStatus, JobError, JobKind, Platform, Progress, Stage,
+    CaptureUrl, ErrorCode, ItemKind, ItemStatus, JobError, JobKind, Platform, Progress, Stage,
 };
 use crate::media::ytdlp::Downloaded;
 
@@ -38,6 +38,21 @@ fn throttle_warning(announced_height: Option<u32>, height: u32) -> Option<String
     (f64::from(height) < 0.6 * f64::from(announced)).then(|| {
         format!("the source announced {announced}p but sent {height}p; the download was probably throttled")
     })
+}
+
+/// The thumbnails of a processed item, to their places in the tree.
+fn thumbnail_files(
+    paths: &crate::domain::layout::MediaPaths,
+    thumbnails: &[(crate::domain::ThumbSize, PathBuf)],
+) -> Vec<CommitFile> {
+    thumbnails
+        .iter()
+        .map(|(size, path)| CommitFile {
+            source: path.clone(),
+            relative: paths.thumbnail(*size).to_string(),
+            kind: FileKind::Thumbnail,
+        })
+        .collect()
 }
 
 /// Progress is written to the database at most this often per job (events go out always).
@@ -205,6 +220,15 @@ impl PipelineState {
     fn start_transcode(&mut self, lease: &Lease) -> Result<(), JobError> {
         let running = self.in_flight.current(lease).expect("just inserted");
         let item = &running.item;
+        if item.kind != ItemKind::Video {
+            return Err(JobError::new(
+                ErrorCode::NotAVideo,
+                format!(
+                    "item {} is an {}; only videos have renditions",
+                    item.id, item.kind
+                ),
+            ));
+        }
         let quality = running.quality.ok_or_else(|| {
             JobError::new(
                 ErrorCode::BadRequest,
@@ -225,7 +249,7 @@ impl PipelineState {
             .frame_for(media.width, media.height)
             .map_err(|e| JobError::new(ErrorCode::BadRequest, e.to_string()))?;
         let source =
-            self.ctx.media.resolve(&item.paths.video).ok_or_else(|| {
+            self.ctx.media.resolve(&item.paths.file).ok_or_else(|| {
                 JobError::new(ErrorCode::Internal, "the stored video path is unsafe")
             })?;
         let ticket = ProcessTicket {
@@ -278,14 +302,17 @@ impl PipelineState {
         running.title = download.title.clone();
         running.announced_height = download.announced_height;
         let work_dir = running.work_dir.clone();
+        let input = download.path;
+        let work = match running.item.kind {
+            ItemKind::Video => Work::Capture { input },
+            ItemKind::Image => Work::Image { input },
+        };
         tracing::info!(job = %lease.job, item = %lease.item, bytes = download.size_bytes, "downloaded");
         self.progress(lease, Progress::stage(Stage::Probe)).await;
         let ticket = ProcessTicket {
             lease: lease.clone(),
             work_dir,
-            work: Work::Capture {
-                input: download.path,
-            },
+            work,
         };
         let sent = self
             .children
@@ -350,16 +377,20 @@ impl PipelineState {
                 tracing::info!(job = %lease.job, item = %lease.item, plan = ?media.plan, compressed = media.compressed, "processed");
                 let mut files = vec![CommitFile {
                     source: media.video.clone(),
-                    relative: paths.video.clone(),
+                    relative: paths.file.clone(),
                     kind: FileKind::Video,
                 }];
-                for (size, path) in &media.thumbnails {
-                    files.push(CommitFile {
-                        source: path.clone(),
-                        relative: paths.thumbnail(*size).to_string(),
-                        kind: FileKind::Thumbnail,
-                    });
-                }
+                files.extend(thumbnail_files(paths, &media.thumbnails));
+                files
+            }
+            Processed::Image(image) => {
+                tracing::info!(job = %lease.job, item = %lease.item, width = image.media.width, height = image.media.height, "processed an image");
+                let mut files = vec![CommitFile {
+                    source: image.image.clone(),
+                    relative: paths.file.clone(),
+                    kind: FileKind::Image,
+                }];
+                files.extend(thumbnail_files(paths, &image.thumbnails));
                 files
             }
             Processed::Rendition(rendition) => {
@@ -425,6 +456,27 @@ impl PipelineState {
                 )
                 .await
             }
+            (Some(Processed::Image(image)), _) => {
+                let completion = Completion {
+                    title: running.title,
+                    media: image.media,
+                    size_bytes: image.size_bytes,
+                    thumbnails_bytes: image.thumbnails_bytes,
+                    sha256: image.sha256,
+                    warnings: Vec::new(),
+                    shared_paths: None,
+                };
+                jobs::complete(
+                    &self.ctx.db,
+                    lease,
+                    Effect::Captured {
+                        item,
+                        completion: &completion,
+                    },
+                    now,
+                )
+                .await
+            }
             (Some(Processed::Rendition(made)), Some(quality)) => {
                 let rendition = Rendition {
                     item_id: item,
@@ -451,6 +503,7 @@ impl PipelineState {
         match recorded {
             Ok(true) => {
                 tracing::info!(job = %lease.job, %item, kind = running.job.kind.as_str(), "job completed");
+                self.discard_owned_upload(&running.job);
                 if running.job.kind.makes_item() {
                     self.ctx.publish(
                         item,
@@ -526,6 +579,9 @@ impl PipelineState {
         };
         match recorded {
             Ok(true) => {
+                if outcome == JobOutcome::Failed {
+                    self.discard_owned_upload(&running.job);
+                }
                 if subject.kind.makes_item() {
                     let status = if outcome == JobOutcome::Failed {
                         ItemStatus::Failed
@@ -624,8 +680,21 @@ impl PipelineState {
         }
     }
 
-    /// Bookkeeping after an attempt left the table: clean its work dir, finish a drain, and
-    /// use the freed slot.
+    /// An import job is finished for good: the file it imported, if the service owns it (an
+    /// upload), is no longer needed by anyone. Removed off the actor's thread.
+    pub(super) fn discard_owned_upload(&self, job: &ClaimedJob) {
+        if job.kind != JobKind::Import {
+            return;
+        }
+        let Some(payload) = ImportPayload::parse(job.payload.as_deref()).filter(|p| p.owned) else {
+            return;
+        };
+        let media = self.ctx.media.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::storage::import::discard_owned(&media, &payload)
+        });
+    }
+
     /// Takes an attempt out of the table. Identical videos that waited for its commit go
     /// back through `processed`: they now find its stored files, or one of them commits.
     pub(super) fn take_running(

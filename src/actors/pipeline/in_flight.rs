@@ -165,7 +165,7 @@ impl InFlight {
 mod tests {
     use super::*;
     use crate::domain::layout::MediaPaths;
-    use crate::domain::{ItemId, ItemStatus, JobKind, Source};
+    use crate::domain::{ItemId, ItemKind, ItemStatus, JobKind, Source};
 
     fn running(platform: Platform, stage: Stage, attempt: u32) -> Running {
         let item_id = ItemId::new();
@@ -184,6 +184,7 @@ mod tests {
         };
         let item = Item {
             id: item_id,
+            kind: ItemKind::Video,
             owner: None,
             source: Source::Api,
             source_url: None,
@@ -199,7 +200,11 @@ mod tests {
             thumbnails_bytes: None,
             sha256: None,
             warnings: Vec::new(),
-            paths: MediaPaths::for_item(item_id.as_uuid(), time::OffsetDateTime::UNIX_EPOCH),
+            paths: MediaPaths::for_item(
+                item_id.as_uuid(),
+                ItemKind::Video,
+                time::OffsetDateTime::UNIX_EPOCH,
+            ),
             created_at: 0,
             updated_at: 0,
             completed_at: None,

@@ -13,7 +13,7 @@ use crate::db::imports::{self, ImportRecord, NewImport};
 use crate::db::items::{self, CaptureRecord, NewCapture};
 use crate::db::jobs;
 use crate::db::renditions::{self, TranscodeRequest};
-use crate::domain::{ErrorCode, ItemId, ItemStatus, JobError, Quality, Stage};
+use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, JobError, Quality, Stage};
 
 impl PipelineState {
     fn refuse_while_stopping(&self) -> Result<(), JobError> {
@@ -165,12 +165,16 @@ impl PipelineState {
         };
         self.ctx.served.forget_item(item);
         let p = &deleted.item.paths;
+        let own_kind = match deleted.item.kind {
+            ItemKind::Video => FileKind::Video,
+            ItemKind::Image => FileKind::Image,
+        };
         // Files shared with an item of the same content stay until the last one goes.
         let mut files = if deleted.files_shared {
             Vec::new()
         } else {
             vec![
-                (p.video.clone(), FileKind::Video),
+                (p.file.clone(), own_kind),
                 (p.thumb_small.clone(), FileKind::Thumbnail),
                 (p.thumb_medium.clone(), FileKind::Thumbnail),
                 (p.thumb_large.clone(), FileKind::Thumbnail),
@@ -193,6 +197,12 @@ impl PipelineState {
             .is_err()
         {
             tracing::error!(%item, "storage unavailable; the deleted item's files stay behind as orphans");
+        }
+        if !deleted.owned_uploads.is_empty() {
+            let (media, uploads) = (self.ctx.media.clone(), deleted.owned_uploads);
+            tokio::task::spawn_blocking(move || {
+                crate::storage::import::discard_uploads(&media, &uploads)
+            });
         }
         let error = JobError::new(ErrorCode::Cancelled, "the item was deleted");
         self.ctx.publish(

@@ -1,0 +1,33 @@
+//! `GET|HEAD /api/images/{id}`: a completed image's JPEG, served like a video's stream
+//! (ranges, ETag, immutable caching, nosniff) from the same memory-mapped file cache.
+
+use std::sync::Arc;
+
+use warp::http::{HeaderMap, Method};
+use warp::reply::Response;
+
+use super::error::respond;
+use super::file_response::{Presentation, serve};
+use super::videos::{cache_control, served_file};
+use crate::context::AppContext;
+use crate::storage::served::Variant;
+
+pub async fn image(
+    id: String,
+    method: Method,
+    headers: HeaderMap,
+    ctx: Arc<AppContext>,
+) -> Response {
+    respond(
+        async {
+            let file = served_file(&ctx, &id, Variant::Image).await?;
+            let how = Presentation {
+                content_type: "image/jpeg",
+                cache_control: cache_control(&ctx),
+                sent: ctx.metrics.streamed_counter(),
+            };
+            Ok(serve(&file, &how, &headers, method == Method::HEAD))
+        }
+        .await,
+    )
+}
