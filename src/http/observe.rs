@@ -61,7 +61,14 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = Instant::now();
-        let route = Route::of_path(request.uri().path());
+        // The webhook's path is configurable; it is one route whatever it is called.
+        let route = if self.ctx.settings.telegram.uses_webhook()
+            && request.uri().path() == self.ctx.settings.telegram.webhook_path
+        {
+            Route::TelegramWebhook
+        } else {
+            Route::of_path(request.uri().path())
+        };
         let method = request.method().clone();
         let path = request.uri().path().to_string();
         let id = request_id(request.headers());

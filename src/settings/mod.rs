@@ -687,6 +687,19 @@ mod tests {
     }
 
     #[test]
+    fn the_bot_is_off_until_it_has_a_token() {
+        assert!(!Settings::defaults().telegram.enabled());
+        let s = with_file(
+            "[telegram]\ntoken = \"123:AA-b_c\"\nmode = \"webhook\"\n\
+             webhook_secret = \"0123456789abcdef\"\nallowed_users = [5, 6]\n",
+        )
+        .unwrap();
+        assert!(s.telegram.enabled() && s.telegram.uses_webhook());
+        assert_eq!(s.telegram.allowed_users, [5, 6]);
+        assert_eq!(s.telegram.webhook_path, "/telegram/webhook");
+    }
+
+    #[test]
     fn a_file_overrides_defaults() {
         let s = with_file("[storage]\nmax_video_size_mb = 7\n").unwrap();
         assert_eq!(s.storage.max_video_size_mb, 7);
@@ -718,6 +731,25 @@ mod tests {
             ("[log]\nformat = \"xml\"\n", "format"),
             ("[server]\nlisten_port = 1\n", "listen_port"),
             ("[processing]\npreset = \"warp9\"\n", "processing.preset"),
+            ("[telegram]\ntoken = \"no-colon\"\n", "telegram.token"),
+            ("[telegram]\ntoken = \"1:a/b\"\n", "telegram.token"),
+            (
+                "[telegram]\ntoken = \"1:ab\"\nmode = \"webhook\"\nwebhook_secret = \"short\"\n",
+                "telegram.webhook_secret",
+            ),
+            (
+                "[telegram]\ntoken = \"1:ab\"\nmode = \"webhook\"\nwebhook_path = \"/api/hook\"\n\
+                 webhook_secret = \"0123456789abcdef\"\n",
+                "telegram.webhook_path",
+            ),
+            (
+                "[telegram]\ntoken = \"1:ab\"\napi_url = \"ftp://x\"\n",
+                "telegram.api_url",
+            ),
+            (
+                "[telegram]\ntoken = \"1:ab\"\npoll_timeout_secs = 90\n",
+                "telegram.poll_timeout_secs",
+            ),
             (
                 "[platforms.youtube]\nmax_concurrent = 0\n",
                 "platforms.youtube.max_concurrent",

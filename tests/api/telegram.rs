@@ -468,3 +468,103 @@ async fn uploads_over_the_bot_api_limit_get_an_explanation() {
     assert_eq!(app.item_count().await, 0);
     assert!(app.files_under("temp/uploads").is_empty());
 }
+
+/// The real binary, SIGKILLed the moment Telegram handed it an update (before or just after
+/// it was stored), then started again: Telegram delivers it again and it becomes exactly one
+/// completed item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_service_killed_after_receiving_an_update_makes_exactly_one_item_after_restart() {
+    use std::process::Stdio;
+
+    let fake = FakeTelegram::start().await;
+    let fixtures = crate::fixture_server::FixtureServer::start().await;
+    let url = fixtures.add(
+        "/clip.mp4",
+        Route::file(
+            crate::fixtures::fixtures().path("h264_aac_faststart.mp4"),
+            "video/mp4",
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let db_url = format!("sqlite://{}", dir.path().join("prsnl.db").display());
+    let config = dir.path().join("prsnl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db_url}\"\n\
+             [storage]\nmedia_root = \"{}\"\nmin_free_mb = 1\n[watch]\nenabled = false\n\
+             [security]\nssrf_allow = [\"127.0.0.1:{}\"]\n\
+             [telegram]\ntoken = \"{}\"\napi_url = \"{}\"\nallowed_users = [{ALICE}]\npoll_timeout_secs = 1\n",
+            dir.path().join("media").display(),
+            fixtures.addr().port(),
+            telegram_fake::TOKEN,
+            fake.url(),
+        ),
+    )
+    .unwrap();
+    let serve = || {
+        crate::cli::prsnl()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    prsnl::net::install_tls_provider();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let up = || async { client.get(format!("{base}/healthz")).send().await.is_ok() };
+
+    let mut first = serve();
+    assert!(
+        wait_for(Duration::from_secs(30), up).await,
+        "the service did not start"
+    );
+    let delivered = fake.next_delivery();
+    let update = fake.text_from(ALICE, &url);
+    delivered.await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    first.wait().unwrap();
+
+    let mut second = serve();
+    assert!(
+        wait_for(Duration::from_secs(30), up).await,
+        "the service did not restart"
+    );
+    let items = || async {
+        let list: Value = client
+            .get(format!("{base}/api/items"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["items"].as_array().cloned().unwrap_or_default()
+    };
+    let done = wait_for(Duration::from_secs(90), || async {
+        let items = items().await;
+        items.len() == 1 && items[0]["status"] == "completed"
+    })
+    .await;
+    let listed = items().await;
+    let _ = second.kill();
+    second.wait().unwrap();
+    assert!(done, "no completed item after the restart: {listed:?}");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        fake.deliveries(&update),
+        2,
+        "Telegram was never asked for it again"
+    );
+}

@@ -48,6 +48,8 @@ pub struct FakeTelegram {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     news: Arc<Notify>,
+    /// Notified whenever getUpdates hands out updates.
+    delivered: Arc<Notify>,
     _server: Arc<tokio_util::task::AbortOnDropHandle<()>>,
 }
 
@@ -59,8 +61,10 @@ impl FakeTelegram {
             ..State::default()
         }));
         let news = Arc::new(Notify::new());
+        let delivered = Arc::new(Notify::new());
         let method_state = Arc::clone(&state);
         let method_news = Arc::clone(&news);
+        let method_delivered = Arc::clone(&delivered);
         let methods = warp::post()
             .and(warp::path!(String / String))
             .and(warp::header::optional::<String>("content-type"))
@@ -68,6 +72,7 @@ impl FakeTelegram {
             .then(move |bot: String, method: String, content_type: Option<String>, body: bytes::Bytes| {
                 let state = Arc::clone(&method_state);
                 let news = Arc::clone(&method_news);
+                let delivered = Arc::clone(&method_delivered);
                 async move {
                     if bot != format!("bot{TOKEN}") {
                         return reply(json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
@@ -77,7 +82,12 @@ impl FakeTelegram {
                         Some((_, boundary)) => form_fields(&body, boundary),
                         None => serde_json::from_slice(&body).unwrap_or(json!({})),
                     };
-                    reply(answer(&state, &news, &method.to_ascii_lowercase(), params).await)
+                    let method = method.to_ascii_lowercase();
+                    let answer = answer(&state, &news, &method, params).await;
+                    if method == "getupdates" && answer["result"].as_array().is_some_and(|a| !a.is_empty()) {
+                        delivered.notify_waiters();
+                    }
+                    reply(answer)
                 }
             });
         let file_state = Arc::clone(&state);
@@ -113,6 +123,7 @@ impl FakeTelegram {
             addr,
             state,
             news,
+            delivered,
             _server: Arc::new(tokio_util::task::AbortOnDropHandle::new(server)),
         }
     }
@@ -216,6 +227,13 @@ impl FakeTelegram {
     pub fn deliveries(&self, update: &Value) -> usize {
         let id = update["update_id"].as_i64().unwrap();
         *self.state.lock().unwrap().deliveries.get(&id).unwrap_or(&0)
+    }
+
+    /// Resolves when getUpdates next hands out updates (take it before queueing them).
+    pub fn next_delivery(&self) -> std::pin::Pin<Box<tokio::sync::futures::OwnedNotified>> {
+        let mut next = Box::pin(Arc::clone(&self.delivered).notified_owned());
+        next.as_mut().enable();
+        next
     }
 
     /// True once the bot confirmed `update` (asked for updates past it).
