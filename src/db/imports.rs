@@ -156,11 +156,7 @@ pub(crate) async fn owned_files_of(tx: &mut Tx, item: ItemId) -> Result<Vec<Path
         .bind(JobKind::Import.as_str())
         .fetch_all(conn)
         .await)?;
-    Ok(payloads
-        .iter()
-        .filter_map(|p| ImportPayload::parse(p.as_deref()))
-        .flat_map(|p| p.owned_files())
-        .collect())
+    Ok(owned_files_in(&payloads))
 }
 
 /// The owned files that imports still waiting or running need (the sweep leaves them alone).
@@ -170,11 +166,15 @@ pub async fn pending_owned_files(db: &Db) -> Result<Vec<PathBuf>, DbError> {
         .bind(JobKind::Import.as_str())
         .fetch_all(pool)
         .await)?;
-    Ok(payloads
+    Ok(owned_files_in(&payloads))
+}
+
+fn owned_files_in(payloads: &[Option<String>]) -> Vec<PathBuf> {
+    payloads
         .iter()
         .filter_map(|p| ImportPayload::parse(p.as_deref()))
         .flat_map(|p| p.owned_files())
-        .collect())
+        .collect()
 }
 
 impl ImportPayload {

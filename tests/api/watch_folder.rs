@@ -131,7 +131,15 @@ on_both_backends! {
         let ids = app.wait_watch_items(2).await;
         assert_eq!(ids.len(), 2);
         let note_path = processed(&inbox, "links.txt.error.txt");
-        assert!(wait_for(Duration::from_secs(10), || async { note_path.exists() }).await, "{:?}", files_in(&inbox));
+        // The note is written before the file is moved beside it: wait for both.
+        assert!(
+            wait_for(Duration::from_secs(10), || async {
+                note_path.exists() && processed(&inbox, "links.txt").exists()
+            })
+            .await,
+            "{:?}",
+            files_in(&inbox)
+        );
         let note = std::fs::read_to_string(&note_path).unwrap();
         assert!(note.contains("2 link(s) captured"), "{note}");
         assert!(note.contains("line 2: no link found in \"some words that are no link\""), "{note}");

@@ -71,6 +71,34 @@ impl PipelineState {
         })
     }
 
+    /// Stops a running attempt of ours (its tools killed, its work dir cleared by the actor that
+    /// ran it or, mid-commit, by Storage) and counts it cancelled; `why` goes to the log.
+    fn stop_attempt(
+        &mut self,
+        myself: &ActorRef<PipelineMsg>,
+        lease: &jobs::Lease,
+        why: &str,
+    ) -> Option<super::in_flight::Running> {
+        let running = self.take_running(myself, lease)?;
+        self.cancel_work(&running);
+        if running.stage == Stage::Finalize {
+            // No tool runs in a commit; its leftovers are for Storage to clear.
+            let _ = self
+                .ctx
+                .storage
+                .send(StorageMsg::DiscardWorkDir(running.work_dir.clone()));
+        }
+        tracing::info!(job = %lease.job, item = %lease.item, "{why}");
+        self.ctx.observe(MetricsMsg::JobFinished {
+            kind: running.job.kind,
+            quality: running.quality,
+            outcome: JobOutcome::Cancelled,
+            code: None,
+        });
+        self.slot_freed(myself);
+        Some(running)
+    }
+
     /// Cancels an item's capture or import on its owner's request: the running attempt (here)
     /// stops, and the job and item end `cancelled` (an attempt running on another instance
     /// loses its lease and cannot complete). Renditions being made are left alone.
@@ -87,24 +115,12 @@ impl PipelineState {
             if !makes_item {
                 continue;
             }
-            let Some(running) = self.take_running(myself, &lease) else {
-                continue;
-            };
-            self.cancel_work(&running);
-            if running.stage == Stage::Finalize {
-                let _ = self
-                    .ctx
-                    .storage
-                    .send(StorageMsg::DiscardWorkDir(running.work_dir.clone()));
+            if let Some(running) =
+                self.stop_attempt(myself, &lease, "cancelled at its owner's request")
+            {
+                // A queued import's upload is left to the sweep (it names no unfinished job).
+                self.discard_owned_upload(&running.job);
             }
-            tracing::info!(job = %lease.job, %item, "cancelled at its owner's request");
-            self.ctx.observe(MetricsMsg::JobFinished {
-                kind: running.job.kind,
-                quality: running.quality,
-                outcome: JobOutcome::Cancelled,
-                code: None,
-            });
-            self.slot_freed(myself);
         }
         let error = JobError::new(ErrorCode::Cancelled, "cancelled by its owner");
         let cancelled = jobs::cancel_item(&self.ctx.db, item, &error, clock::now_ms())
@@ -132,29 +148,15 @@ impl PipelineState {
     ) -> Result<bool, JobError> {
         let mut pending_files = Vec::new();
         for lease in self.in_flight.of_item(item) {
-            let Some(running) = self.take_running(myself, &lease) else {
+            let Some(running) =
+                self.stop_attempt(myself, &lease, "cancelled: the item is being deleted")
+            else {
                 continue;
             };
-            self.cancel_work(&running);
             // A rendition still being made has no row yet, but may have a file soon.
             if let Some(quality) = running.quality {
                 pending_files.push((running.item.paths.rendition(quality), FileKind::Rendition));
             }
-            if running.stage == Stage::Finalize {
-                // No tool runs in a commit; its leftovers are for Storage to clear.
-                let _ = self
-                    .ctx
-                    .storage
-                    .send(StorageMsg::DiscardWorkDir(running.work_dir.clone()));
-            }
-            tracing::info!(job = %lease.job, %item, "cancelled: the item is being deleted");
-            self.ctx.observe(MetricsMsg::JobFinished {
-                kind: running.job.kind,
-                quality: running.quality,
-                outcome: JobOutcome::Cancelled,
-                code: None,
-            });
-            self.slot_freed(myself);
         }
 
         let deleted = items::delete(&self.ctx.db, item)
