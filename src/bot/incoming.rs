@@ -84,7 +84,8 @@ pub fn classify(update: &Update, allowed: &[u64]) -> Incoming {
     let Some(user) = message.from.as_ref() else {
         return Incoming::Ignore("no person sent it");
     };
-    // A channel's or group's own voice (anonymous admins) has a placeholder `from`.
+    // Anonymous group admins and linked channels speak as the chat itself: `sender_chat` is
+    // set, and `from` names a stand-in account, not a person who could be on the list.
     if message.sender_chat.is_some() || user.is_bot {
         return Incoming::Ignore("sent on behalf of a chat or by a bot");
     }

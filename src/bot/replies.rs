@@ -3,6 +3,7 @@
 //! cleaned of control and bidi characters and capped (THREATS SUB-08).
 
 use crate::db::items::Item;
+use crate::domain::layout::public_link;
 use crate::domain::text::clean;
 use crate::domain::{ItemKind, ItemStatus, Progress, Stage};
 
@@ -23,12 +24,11 @@ pub struct Links {
 impl Links {
     /// The video's stream, or the image itself.
     pub fn stream(&self, item: &Item) -> String {
-        let base = self.public_base_url.trim_end_matches('/');
-        match (base.is_empty(), item.kind) {
-            (false, _) => format!("{base}/{}", item.paths.file),
-            (true, ItemKind::Video) => format!("/api/videos/{}/stream", item.id),
-            (true, ItemKind::Image) => format!("/api/images/{}", item.id),
-        }
+        let api_path = match item.kind {
+            ItemKind::Video => format!("/api/videos/{}/stream", item.id),
+            ItemKind::Image => format!("/api/images/{}", item.id),
+        };
+        public_link(&self.public_base_url, &item.paths.file, api_path)
     }
 }
 

@@ -58,6 +58,17 @@ pub fn rendition_path(video: &str, quality: Quality) -> String {
     format!("{}_{quality}.mp4", video.trim_end_matches(".mp4"))
 }
 
+/// Where a stored file is fetched from: the CDN mirror of the tree when `public_base_url` is
+/// set, else the API route that serves it.
+pub fn public_link(public_base_url: &str, relative: &str, api_path: String) -> String {
+    let base = public_base_url.trim_end_matches('/');
+    if base.is_empty() {
+        api_path
+    } else {
+        format!("{base}/{relative}")
+    }
+}
+
 /// True when `rel` is a path this module could have produced: relative, no `..`, no empty or
 /// hidden components. Checked before any stored path is joined to `media_root` (THREATS FS-05).
 pub fn is_safe_relative_path(rel: &str) -> bool {

@@ -132,15 +132,8 @@ impl From<&JobError> for ErrorJson {
     }
 }
 
-/// A link to a stored file: on the CDN mirror when `server.public_base_url` is set, else the
-/// API route that serves it.
 fn link(ctx: &AppContext, relative: &str, api_path: String) -> String {
-    let base = ctx.settings.server.public_base_url.trim_end_matches('/');
-    if base.is_empty() {
-        api_path
-    } else {
-        format!("{base}/{relative}")
-    }
+    crate::domain::layout::public_link(&ctx.settings.server.public_base_url, relative, api_path)
 }
 
 impl MetadataJson {

@@ -38,11 +38,21 @@ fn request_id(headers: &HeaderMap) -> String {
 pub struct Observed<S> {
     inner: S,
     ctx: Arc<AppContext>,
+    /// The configurable path of the Telegram webhook, when it is served.
+    webhook_path: Option<Arc<str>>,
 }
 
 impl<S> Observed<S> {
     pub fn new(inner: S, ctx: Arc<AppContext>) -> Self {
-        Self { inner, ctx }
+        let telegram = &ctx.settings.telegram;
+        let webhook_path = telegram
+            .uses_webhook()
+            .then(|| Arc::from(telegram.webhook_path.as_str()));
+        Self {
+            inner,
+            ctx,
+            webhook_path,
+        }
     }
 }
 
@@ -62,9 +72,7 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let started = Instant::now();
         // The webhook's path is configurable; it is one route whatever it is called.
-        let route = if self.ctx.settings.telegram.uses_webhook()
-            && request.uri().path() == self.ctx.settings.telegram.webhook_path
-        {
+        let route = if self.webhook_path.as_deref() == Some(request.uri().path()) {
             Route::TelegramWebhook
         } else {
             Route::of_path(request.uri().path())

@@ -156,7 +156,7 @@ struct SideData {
     rotation: Option<f64>,
 }
 
-fn invalid(message: impl Into<String>) -> JobError {
+pub(crate) fn invalid(message: impl Into<String>) -> JobError {
     JobError::new(ErrorCode::InvalidMedia, message)
 }
 
@@ -273,8 +273,25 @@ pub async fn probe(
     limits: &ProbeLimits,
     timeout: Duration,
 ) -> Result<Probe, JobError> {
-    let output = Tool::new(ffprobe, timeout)
-        .args(safe_input_args())
+    let output = run_json(ffprobe, &safe_input_args(), path, timeout, "video").await?;
+    if output.stderr.contains("partial file") {
+        return Err(invalid("the file is truncated (ffprobe: partial file)"));
+    }
+    interpret(&output.stdout, limits)
+}
+
+/// Runs ffprobe's JSON report (format, streams, packet counts) on the local file at `path`
+/// with `input_args` restricting how it may be read; a refusal is `invalid_media` ("not a
+/// readable {what}").
+pub(crate) async fn run_json(
+    ffprobe: &Path,
+    input_args: &[&str],
+    path: &Path,
+    timeout: Duration,
+    what: &str,
+) -> Result<super::process::ToolOutput, JobError> {
+    Tool::new(ffprobe, timeout)
+        .args(input_args.iter().copied())
         .args(["-v", "error", "-count_packets", "-print_format", "json"])
         .args(["-show_format", "-show_streams"])
         .arg(file_url(path))
@@ -282,16 +299,12 @@ pub async fn probe(
         .await
         .map_err(|e| match e {
             ToolError::Failed { stderr, .. } => invalid(format!(
-                "not a readable video: {}",
+                "not a readable {what}: {}",
                 first_line(&stderr).unwrap_or("ffprobe refused the file")
             )),
             ToolError::Timeout { .. } => JobError::new(ErrorCode::Timeout, e.to_string()),
             other => JobError::new(ErrorCode::ProcessingFailed, other.to_string()),
-        })?;
-    if output.stderr.contains("partial file") {
-        return Err(invalid("the file is truncated (ffprobe: partial file)"));
-    }
-    interpret(&output.stdout, limits)
+        })
 }
 
 fn first_line(text: &str) -> Option<&str> {

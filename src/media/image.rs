@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ffprobe::{ProbeLimits, file_url};
-use super::process::{Tool, ToolError};
+use super::ffprobe::{ProbeLimits, file_url, invalid};
 use crate::domain::{ErrorCode, JobError, MediaInfo, ThumbSize};
 
 /// The one demuxer images are read with: a sequence of JPEG pictures, of which we accept one.
@@ -75,10 +74,6 @@ struct StreamJson {
     nb_read_packets: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> JobError {
-    JobError::new(ErrorCode::InvalidMedia, message)
-}
-
 /// Turns ffprobe's JSON into an [`ImageProbe`], refusing anything but one JPEG picture within
 /// the size limits. The JPEG demuxer reads any bytes; what is not a JPEG shows up as a
 /// picture without a size.
@@ -137,18 +132,8 @@ pub async fn probe(
     limits: &ProbeLimits,
     timeout: Duration,
 ) -> Result<ImageProbe, JobError> {
-    let output = Tool::new(ffprobe, timeout)
-        .args(input_args())
-        .args(["-v", "error", "-count_packets", "-print_format", "json"])
-        .args(["-show_format", "-show_streams"])
-        .arg(file_url(path))
-        .run()
-        .await
-        .map_err(|e| match e {
-            ToolError::Failed { .. } => invalid("not a readable JPEG image"),
-            ToolError::Timeout { .. } => JobError::new(ErrorCode::Timeout, e.to_string()),
-            other => JobError::new(ErrorCode::ProcessingFailed, other.to_string()),
-        })?;
+    let output =
+        super::ffprobe::run_json(ffprobe, &input_args(), path, timeout, "JPEG image").await?;
     interpret(&output.stdout, limits)
 }
 

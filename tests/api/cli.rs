@@ -21,8 +21,9 @@ pub(crate) fn prsnl() -> Command {
     command
 }
 
-/// A config file for a self-contained instance under `dir`.
-fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
+/// A config file for a self-contained instance under `dir` (inbox `dir/inbox`); `extra` is
+/// appended (after the `[watch]` section's keys).
+pub(crate) fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("prsnl.toml");
     let text = format!(
         "[database]\nurl = \"sqlite://{db}\"\n[storage]\nmedia_root = \"{media}\"\nmin_free_mb = 1\n[watch]\ndir = \"{inbox}\"\n{extra}",
@@ -34,7 +35,28 @@ fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+/// `prsnl serve --config config`, its output discarded.
+pub(crate) fn serve(config: &Path) -> std::process::Child {
+    prsnl()
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGKILL: the process gets no chance to shut anything down.
+pub(crate) fn kill_hard(child: &mut std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+}
+
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

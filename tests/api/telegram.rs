@@ -474,8 +474,6 @@ async fn uploads_over_the_bot_api_limit_get_an_explanation() {
 /// completed item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_service_killed_after_receiving_an_update_makes_exactly_one_item_after_restart() {
-    use std::process::Stdio;
-
     let fake = FakeTelegram::start().await;
     let fixtures = crate::fixture_server::FixtureServer::start().await;
     let url = fixtures.add(
@@ -486,36 +484,18 @@ async fn a_service_killed_after_receiving_an_update_makes_exactly_one_item_after
         ),
     );
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let db_url = format!("sqlite://{}", dir.path().join("prsnl.db").display());
-    let config = dir.path().join("prsnl.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db_url}\"\n\
-             [storage]\nmedia_root = \"{}\"\nmin_free_mb = 1\n[watch]\nenabled = false\n\
-             [security]\nssrf_allow = [\"127.0.0.1:{}\"]\n\
+    let port = crate::cli::free_port();
+    let config = crate::cli::config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[security]\nssrf_allow = [\"127.0.0.1:{}\"]\n\
              [telegram]\ntoken = \"{}\"\napi_url = \"{}\"\nallowed_users = [{ALICE}]\npoll_timeout_secs = 1\n",
-            dir.path().join("media").display(),
             fixtures.addr().port(),
             telegram_fake::TOKEN,
             fake.url(),
         ),
-    )
-    .unwrap();
-    let serve = || {
-        crate::cli::prsnl()
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    );
+    let serve = || crate::cli::serve(&config);
     prsnl::net::install_tls_provider();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -529,12 +509,7 @@ async fn a_service_killed_after_receiving_an_update_makes_exactly_one_item_after
     let delivered = fake.next_delivery();
     let update = fake.text_from(ALICE, &url);
     delivered.await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(first.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    first.wait().unwrap();
+    crate::cli::kill_hard(&mut first);
 
     let mut second = serve();
     assert!(

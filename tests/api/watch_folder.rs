@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -338,31 +337,13 @@ on_both_backends! {
 async fn a_service_killed_during_an_import_imports_the_file_once_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::cli::free_port();
     let db_url = format!("sqlite://{}", dir.path().join("prsnl.db").display());
-    let config = dir.path().join("prsnl.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db_url}\"\n[storage]\nmedia_root = \"{}\"\nmin_free_mb = 1\n[watch]\ndir = \"{}\"\n",
-            dir.path().join("media").display(),
-            inbox.display()
-        ),
-    )
-    .unwrap();
-    let serve = || {
-        crate::cli::prsnl()
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let config = crate::cli::config(
+        dir.path(),
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let serve = || crate::cli::serve(&config);
     // No app runs in this process to choose the TLS provider for the test's own client.
     prsnl::net::install_tls_provider();
     let client = reqwest::Client::new();
@@ -389,12 +370,7 @@ async fn a_service_killed_during_an_import_imports_the_file_once_after_restart()
         .await,
         "the import was never recorded"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(first.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    first.wait().unwrap();
+    crate::cli::kill_hard(&mut first);
 
     let mut second = serve();
     assert!(
