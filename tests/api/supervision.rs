@@ -62,7 +62,8 @@ on_both_backends! {
         assert_eq!((job.state, job.attempt), (JobState::Failed, 2));
         // The downloader survived both crashes and still works.
         let healthy = app.server.add("/fine.mp4", Route::file(app.fixtures.path("h264_silent.mp4"), "video/mp4"));
-        assert_eq!(app.capture_and_wait(&healthy).await["status"], "completed");
+        let after = app.capture_and_wait(&healthy).await;
+        assert_eq!(after["status"], "completed", "{after}");
     }
 }
 

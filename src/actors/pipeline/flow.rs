@@ -550,6 +550,17 @@ impl PipelineState {
                 .await;
             return self.finished(myself, running.work_dir);
         }
+        // One of our own actors was restarting: not the job's fault, so it waits, uncharged,
+        // for the supervisor to bring it back, rather than spending an attempt on the restart.
+        if error.code == ErrorCode::Unavailable {
+            let wait = Duration::from_secs(1);
+            self.postpone(lease, subject, &error, now + wait.as_millis() as i64, now)
+                .await;
+            if !self.draining {
+                myself.send_after(wait, || PipelineMsg::Wake);
+            }
+            return self.finished(myself, running.work_dir);
+        }
         let decision = after_failure(
             lease.attempt,
             running.job.max_attempts,
@@ -642,6 +653,18 @@ impl PipelineState {
         if was_closed {
             tracing::warn!(%platform, pause = ?pause, reason = %error.message, "circuit breaker opened: the platform is refusing downloads");
         }
+        self.postpone(lease, subject, error, until, now).await;
+    }
+
+    /// Puts the attempt back in the queue until `until`, uncharged, telling followers why.
+    async fn postpone(
+        &self,
+        lease: &Lease,
+        subject: jobs::Subject,
+        error: &JobError,
+        until: i64,
+        now: i64,
+    ) {
         match jobs::postpone(&self.ctx.db, lease, subject, error, until, now).await {
             Ok(true) => {
                 self.ctx.publish(
