@@ -1,4 +1,6 @@
 //! One running app: opens storage and the database, recovers, and starts the actor tree.
+//! This is the composition root: the one place that builds the doors (`http`, `watch`, `bot`)
+//! and hands them, with the actors' handles, to the RootSupervisor.
 //!
 //! `main` runs one; tests run many side by side in one process (each with its own database,
 //! media root, port and metrics registry).
@@ -8,16 +10,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorRef};
-use tokio::task::JoinHandle;
-
-use crate::actors::root::{RootArgs, RootMsg, RootSupervisor};
+use crate::actors::Handles;
+use crate::actors::door::Door;
+use crate::actors::root::{Doors, RootArgs, Tree};
+use crate::bot::BotCore;
+use crate::bot::door::BotDoor;
 use crate::clock;
 use crate::context::AppContext;
 use crate::db::{self, Db};
 use crate::domain::ssrf::EgressPolicy;
+use crate::http::door::HttpDoor;
+use crate::intake::Intake;
 use crate::settings::{Settings, SettingsError};
 use crate::storage::{self, MediaRoot};
+use crate::watch::door::WatchDoor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -40,6 +46,8 @@ pub enum StartError {
     MetricsListener(SocketAddr, std::io::Error),
     #[error("the actor system failed to start: {0}")]
     Actors(String),
+    #[error("the Telegram bot: {0}")]
+    Telegram(String),
     #[error(
         "another prsnl process runs as instance '{0}' on the same database; give each process its own server.instance_id"
     )]
@@ -83,6 +91,43 @@ fn record_startup_sweeps(ctx: &AppContext, work_dirs: usize, resumes: usize) {
     }
 }
 
+/// Builds the doors a serving app opens: the API (and metrics) server, the watch folder when
+/// `watch.enabled`, the bot when `telegram.token` is set.
+fn open_doors(
+    ctx: &Arc<AppContext>,
+    handles: &Handles,
+    intake: &Intake,
+    listener: std::net::TcpListener,
+    metrics_listener: Option<std::net::TcpListener>,
+) -> Result<Doors, StartError> {
+    let settings = &ctx.settings;
+    let bot = if settings.telegram.enabled() {
+        let core = BotCore::new(Arc::clone(ctx), handles).map_err(StartError::Telegram)?;
+        Some(Arc::new(BotDoor::new(core)))
+    } else {
+        None
+    };
+    let watch = settings
+        .watch
+        .enabled
+        .then(|| Arc::new(WatchDoor::new(Arc::clone(ctx), intake.clone())) as Arc<dyn Door>);
+    let http = HttpDoor {
+        ctx: Arc::clone(ctx),
+        reach: crate::http::Reach {
+            handles: handles.clone(),
+            intake: intake.clone(),
+            bot: bot.clone(),
+        },
+        listener: Arc::new(listener),
+        metrics_listener: metrics_listener.map(Arc::new),
+    };
+    Ok(Doors {
+        watch,
+        bot: bot.map(|bot| bot as Arc<dyn Door>),
+        http: Some(Arc::new(http)),
+    })
+}
+
 /// How to start an app beyond its settings.
 #[derive(Default)]
 pub struct StartOptions {
@@ -104,8 +149,9 @@ pub enum Exit {
 pub struct App {
     _instance_lock: nix::fcntl::Flock<std::fs::File>,
     ctx: Arc<AppContext>,
-    root: ActorRef<RootMsg>,
-    root_task: JoinHandle<()>,
+    handles: Handles,
+    intake: Intake,
+    tree: Tree,
     addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
 }
@@ -188,19 +234,25 @@ impl App {
             lease_owner,
         ));
         record_startup_sweeps(&ctx, swept, resumes_dropped);
+        let handles = Handles::new();
+        let intake = Intake::new(Arc::clone(&ctx), handles.pipeline.clone());
+        let doors = match options.listener {
+            Some(listener) => open_doors(&ctx, &handles, &intake, listener, metrics_listener)?,
+            // The doors are the service's; a one-off CLI capture opens none.
+            None => Doors::default(),
+        };
         let args = RootArgs {
             ctx: Arc::clone(&ctx),
-            listener: options.listener.map(Arc::new),
-            metrics_listener: metrics_listener.map(Arc::new),
+            handles: handles.clone(),
+            doors,
         };
-        let (root, root_task) = Actor::spawn(None, RootSupervisor, args)
-            .await
-            .map_err(|e| StartError::Actors(e.to_string()))?;
+        let tree = Tree::start(args).await.map_err(StartError::Actors)?;
         Ok(App {
             _instance_lock: instance_lock,
             ctx,
-            root,
-            root_task,
+            handles,
+            intake,
+            tree,
             addr,
             metrics_addr,
         })
@@ -220,9 +272,19 @@ impl App {
         &self.ctx
     }
 
+    /// The handles of the app's actors (what the doors call).
+    pub fn handles(&self) -> &Handles {
+        &self.handles
+    }
+
+    /// Where this app's submissions go in (the CLI's standalone capture, tests).
+    pub fn intake(&self) -> &Intake {
+        &self.intake
+    }
+
     /// Waits until the actor tree ends by itself (a failure past every restart budget).
     pub async fn wait(&mut self) -> Exit {
-        let _ = (&mut self.root_task).await;
+        self.tree.ended().await;
         if self.ctx.is_shutting_down() {
             Exit::Clean
         } else {
@@ -234,16 +296,9 @@ impl App {
     /// re-queue the rest without charging them an attempt, stop every actor.
     pub async fn shutdown(mut self) -> Exit {
         let grace = Duration::from_secs(self.ctx.settings.server.shutdown_grace_secs);
-        if !self.root_task.is_finished() {
-            let acknowledged = self
-                .root
-                .call(RootMsg::Shutdown, Some(grace * 2 + Duration::from_secs(30)))
-                .await;
-            if acknowledged.is_err() {
-                tracing::warn!("the root supervisor did not acknowledge the shutdown; stopping it");
-                self.root.stop(Some("shutdown".into()));
-            }
-        }
+        self.tree
+            .shutdown(grace * 2 + Duration::from_secs(30))
+            .await;
         let exit = self.wait().await;
         self.ctx.db.close().await;
         exit

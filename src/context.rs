@@ -1,17 +1,15 @@
-//! `AppContext`: what every actor and handler of one running app shares.
+//! `AppContext`: the services every actor and door of one running app shares — settings,
+//! database, media root, metrics, live item events, the served-file cache, tool versions.
 //!
-//! One per app, never global: tests run several apps in one process.
+//! It holds no actor message type: actors are reached through their typed handles
+//! (`actors::Handles`), never through this. One per app, never global: tests run several apps
+//! in one process.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::actors::bot::BotMsg;
-use crate::actors::handle::Slot;
-use crate::actors::metrics::MetricsMsg;
-use crate::actors::pipeline::PipelineMsg;
-use crate::actors::storage::StorageMsg;
 use crate::db::Db;
 use crate::db::jobs::Claimant;
 use crate::domain::platform::HostMap;
@@ -21,7 +19,7 @@ use crate::faults::Faults;
 use crate::media::ffmpeg::EncodeSettings;
 use crate::media::ffprobe::ProbeLimits;
 use crate::media::processing::ProcessingConfig;
-use crate::metrics::Metrics;
+use crate::metrics::{Event, Metrics};
 use crate::settings::Settings;
 use crate::storage::MediaRoot;
 use crate::storage::served::ServedFiles;
@@ -52,11 +50,6 @@ pub struct AppContext {
     pub lease_owner: String,
     /// Unique per process start.
     pub boot_id: String,
-    pub pipeline: Slot<PipelineMsg>,
-    pub storage: Slot<StorageMsg>,
-    pub metrics_actor: Slot<MetricsMsg>,
-    /// The Telegram bot, when `telegram.token` is set (the webhook route hands it updates).
-    pub bot: Slot<BotMsg>,
     pub metrics: Metrics,
     pub faults: Faults,
     pub events: broadcast::Sender<ItemEvent>,
@@ -87,10 +80,6 @@ impl AppContext {
             policy,
             lease_owner,
             boot_id: uuid::Uuid::now_v7().to_string(),
-            pipeline: Slot::new("pipeline"),
-            storage: Slot::new("storage"),
-            metrics_actor: Slot::new("metrics"),
-            bot: Slot::new("telegram bot"),
             metrics,
             faults: Faults::default(),
             events: broadcast::channel(1024).0,
@@ -115,9 +104,9 @@ impl AppContext {
         let _ = self.events.send(ItemEvent { item, change });
     }
 
-    /// Hands an observation to the MetricsActor; metrics never hold up real work.
-    pub fn observe(&self, message: MetricsMsg) {
-        let _ = self.metrics_actor.send(message);
+    /// Counts an event on the app's registry (in place; metrics never hold up real work).
+    pub fn observe(&self, event: Event) {
+        self.metrics.record(&event);
     }
 
     pub fn begin_shutdown(&self) {

@@ -1,120 +1,116 @@
 //! Intake: how a submitted URL becomes a recorded capture, the same for every door (API, CLI,
-//! watch folder, and later the bot). Validation and the SSRF check happen here, before any row
-//! is written or any connection made to the target. Local files (the watch folder's videos)
-//! come in through `import_file`.
+//! watch folder, bot). Validation and the SSRF check happen here, before any row is written
+//! or any connection made to the target. Local files (the watch folder's videos, the bot's
+//! uploads) come in through `import_file`.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use crate::actors::metrics::MetricsMsg;
-use crate::actors::pipeline::PipelineMsg;
+use crate::actors::PipelineHandle;
 use crate::context::AppContext;
 use crate::db::imports::{ImportRecord, NewImport};
 use crate::db::items::{CaptureOutcome, CaptureRecord, NewCapture};
 use crate::domain::platform;
 use crate::domain::{CaptureUrl, ErrorCode, JobError, Source};
-use crate::metrics;
+use crate::metrics::{self, Event};
 use crate::net::resolve::{ResolveError, resolve_checked};
 
-/// Validates `raw`, checks where it points, and asks the Pipeline to record it. Every
-/// submission is counted, by door and outcome.
-pub async fn submit_url(
-    ctx: &AppContext,
-    raw: &str,
-    source: Source,
-    owner: Option<String>,
-) -> Result<CaptureRecord, JobError> {
-    let result = record_url(ctx, raw, source, owner).await;
-    count_submission(
-        ctx,
-        source,
-        result.as_ref().map(|r| r.outcome).map_err(|e| e.code),
-    );
-    result
+/// The intake of one app: what every door submits through.
+#[derive(Clone)]
+pub struct Intake {
+    ctx: Arc<AppContext>,
+    pipeline: PipelineHandle,
 }
 
-/// Asks the Pipeline to record the import of a local file (or find its earlier record).
-/// Counted like a capture, by door and outcome.
-pub async fn import_file(ctx: &AppContext, request: NewImport) -> Result<ImportRecord, JobError> {
-    let source = request.source;
-    let result = ctx
-        .pipeline
-        .call(
-            |reply| PipelineMsg::Import { request, reply },
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|e| JobError::new(ErrorCode::Unavailable, e.to_string()))
-        .and_then(|answer| answer);
-    count_submission(
-        ctx,
-        source,
-        result
-            .as_ref()
-            .map(|r| {
-                if r.created {
-                    CaptureOutcome::Created
-                } else {
-                    CaptureOutcome::Existing
-                }
-            })
-            .map_err(|e| e.code),
-    );
-    result
-}
-
-/// Counts a submission at `source` that ended as `outcome` (or was refused with a code).
-pub fn count_submission(
-    ctx: &AppContext,
-    source: Source,
-    outcome: Result<CaptureOutcome, ErrorCode>,
-) {
-    let outcome = match outcome {
-        Ok(CaptureOutcome::Created | CaptureOutcome::Requeued) => metrics::CaptureOutcome::Accepted,
-        Ok(CaptureOutcome::Existing) => metrics::CaptureOutcome::Duplicate,
-        Err(code) => metrics::CaptureOutcome::of_error(code),
-    };
-    ctx.observe(MetricsMsg::CaptureRequested { source, outcome });
-}
-
-async fn record_url(
-    ctx: &AppContext,
-    raw: &str,
-    source: Source,
-    owner: Option<String>,
-) -> Result<CaptureRecord, JobError> {
-    let url =
-        CaptureUrl::parse(raw).map_err(|e| JobError::new(ErrorCode::InvalidUrl, e.to_string()))?;
-    let host = url.host().to_string();
-    match resolve_checked(&ctx.policy, &host, url.port()).await {
-        Ok(_) => {}
-        Err(ResolveError::Denied(denied)) => {
-            tracing::warn!(url = %crate::domain::text::clean(url.as_str(), 200), reason = denied.reason, "capture refused by the SSRF policy");
-            return Err(JobError::new(
-                ErrorCode::SsrfBlocked,
-                format!("captures may not reach this address: {}", denied.reason),
-            ));
-        }
-        // A name that does not resolve now may resolve later; the egress guard checks every
-        // connection of the download anyway, so a lookup failure does not lose the submission.
-        Err(e @ ResolveError::Lookup { .. }) => {
-            tracing::info!(error = %e, "accepting a capture whose host does not resolve yet")
-        }
+impl Intake {
+    pub fn new(ctx: Arc<AppContext>, pipeline: PipelineHandle) -> Self {
+        Self { ctx, pipeline }
     }
-    let detected = platform::detect(&url, &ctx.host_map);
-    let request = NewCapture {
-        platform: detected.platform,
-        platform_media_id: detected.media_id,
-        source_url: raw.trim().to_string(),
-        url: detected.canonical,
-        source,
-        owner,
-        max_attempts: ctx.settings.platforms.get(detected.platform).max_attempts,
-    };
-    ctx.pipeline
-        .call(
-            |reply| PipelineMsg::Capture { request, reply },
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|e| JobError::new(ErrorCode::Unavailable, e.to_string()))?
+
+    /// Validates `raw`, checks where it points, and asks the Pipeline to record it. Every
+    /// submission is counted, by door and outcome.
+    pub async fn submit_url(
+        &self,
+        raw: &str,
+        source: Source,
+        owner: Option<String>,
+    ) -> Result<CaptureRecord, JobError> {
+        let result = self.record_url(raw, source, owner).await;
+        self.count_submission(
+            source,
+            result.as_ref().map(|r| r.outcome).map_err(|e| e.code),
+        );
+        result
+    }
+
+    /// Asks the Pipeline to record the import of a local file (or find its earlier record).
+    /// Counted like a capture, by door and outcome.
+    pub async fn import_file(&self, request: NewImport) -> Result<ImportRecord, JobError> {
+        let source = request.source;
+        let result = self.pipeline.import(request).await;
+        self.count_submission(
+            source,
+            result
+                .as_ref()
+                .map(|r| {
+                    if r.created {
+                        CaptureOutcome::Created
+                    } else {
+                        CaptureOutcome::Existing
+                    }
+                })
+                .map_err(|e| e.code),
+        );
+        result
+    }
+
+    /// Counts a submission at `source` that ended as `outcome` (or was refused with a code).
+    pub fn count_submission(&self, source: Source, outcome: Result<CaptureOutcome, ErrorCode>) {
+        let outcome = match outcome {
+            Ok(CaptureOutcome::Created | CaptureOutcome::Requeued) => {
+                metrics::CaptureOutcome::Accepted
+            }
+            Ok(CaptureOutcome::Existing) => metrics::CaptureOutcome::Duplicate,
+            Err(code) => metrics::CaptureOutcome::of_error(code),
+        };
+        self.ctx
+            .observe(Event::CaptureRequested { source, outcome });
+    }
+
+    async fn record_url(
+        &self,
+        raw: &str,
+        source: Source,
+        owner: Option<String>,
+    ) -> Result<CaptureRecord, JobError> {
+        let ctx = &*self.ctx;
+        let url = CaptureUrl::parse(raw)
+            .map_err(|e| JobError::new(ErrorCode::InvalidUrl, e.to_string()))?;
+        let host = url.host().to_string();
+        match resolve_checked(&ctx.policy, &host, url.port()).await {
+            Ok(_) => {}
+            Err(ResolveError::Denied(denied)) => {
+                tracing::warn!(url = %crate::domain::text::clean(url.as_str(), 200), reason = denied.reason, "capture refused by the SSRF policy");
+                return Err(JobError::new(
+                    ErrorCode::SsrfBlocked,
+                    format!("captures may not reach this address: {}", denied.reason),
+                ));
+            }
+            // A name that does not resolve now may resolve later; the egress guard checks every
+            // connection of the download anyway, so a lookup failure does not lose the submission.
+            Err(e @ ResolveError::Lookup { .. }) => {
+                tracing::info!(error = %e, "accepting a capture whose host does not resolve yet")
+            }
+        }
+        let detected = platform::detect(&url, &ctx.host_map);
+        let request = NewCapture {
+            platform: detected.platform,
+            platform_media_id: detected.media_id,
+            source_url: raw.trim().to_string(),
+            url: detected.canonical,
+            source,
+            owner,
+            max_attempts: ctx.settings.platforms.get(detected.platform).max_attempts,
+        };
+        self.pipeline.capture(request).await
+    }
 }

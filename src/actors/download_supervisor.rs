@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
+use super::Env;
 use super::downloader::{DownloadTicket, Downloader, DownloaderArgs, DownloaderMsg};
-use super::pipeline::{LostWork, PipelineMsg};
+use super::pipeline::{LostWork, PipelineHandle, PipelineMsg};
 use super::supervision::{Children, RestartPolicy, follow};
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
@@ -29,6 +30,7 @@ pub enum DownloadSupMsg {
 
 pub struct DownloadSupState {
     ctx: Arc<AppContext>,
+    pipeline: PipelineHandle,
     guard: Arc<EgressGuard>,
     children: Children<Platform>,
     /// The attempts each platform's current downloader holds.
@@ -46,6 +48,7 @@ impl DownloadSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         let args = DownloaderArgs {
             ctx: Arc::clone(&state.ctx),
+            pipeline: state.pipeline.clone(),
             platform,
             guard: Arc::clone(&state.guard),
             supervisor: myself.clone(),
@@ -59,16 +62,17 @@ impl DownloadSupervisor {
 impl Actor for DownloadSupervisor {
     type Msg = DownloadSupMsg;
     type State = DownloadSupState;
-    type Arguments = Arc<AppContext>;
+    type Arguments = Env;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let guard = Arc::new(EgressGuard::start(&ctx.policy).await?);
         let mut state = DownloadSupState {
             ctx,
+            pipeline: handles.pipeline,
             guard,
             children: Children::new(RestartPolicy::DEFAULT),
             held: HashMap::new(),
@@ -105,7 +109,7 @@ impl Actor for DownloadSupervisor {
                         ErrorCode::Unavailable,
                         format!("the {platform} downloader is restarting"),
                     );
-                    let _ = state.ctx.pipeline.send(PipelineMsg::Downloaded {
+                    let _ = state.pipeline.send(PipelineMsg::Downloaded {
                         lease,
                         result: Err(error),
                     });
@@ -160,10 +164,9 @@ impl Actor for DownloadSupervisor {
         tracing::error!(platform = %exit.key, reason = %exit.reason, lost = lost.len(), "downloader exited; its running downloads are lost");
         if !lost.is_empty() {
             let what = format!("the {} downloader crashed", exit.key);
-            let _ = state
-                .ctx
+            state
                 .pipeline
-                .send(PipelineMsg::WorkLost(LostWork::Jobs { leases: lost, what }));
+                .work_lost(LostWork::Jobs { leases: lost, what });
         }
         exit.follow(&myself, DownloadSupMsg::Restart, &state.ctx, "downloader")
     }

@@ -20,14 +20,14 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use super::download_supervisor::DownloadSupMsg;
-use super::metrics::MetricsMsg;
-use super::pipeline::PipelineMsg;
+use super::pipeline::{PipelineHandle, PipelineMsg};
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
 use crate::domain::{CaptureUrl, ErrorCode, JobError, JobId, Platform};
 use crate::faults::FaultPoint;
 use crate::media::direct::{self, DirectOutcome, DirectRequest};
 use crate::media::ytdlp::{self, DownloadRequest, Downloaded};
+use crate::metrics::Event;
 use crate::net::egress::EgressGuard;
 use crate::settings::PlatformSettings;
 
@@ -51,6 +51,7 @@ pub enum DownloaderMsg {
 
 pub struct DownloaderArgs {
     pub ctx: Arc<AppContext>,
+    pub pipeline: PipelineHandle,
     pub platform: Platform,
     pub guard: Arc<EgressGuard>,
     pub supervisor: ActorRef<DownloadSupMsg>,
@@ -175,6 +176,7 @@ impl Actor for Downloader {
                     start_at,
                     Arc::clone(&state.limiter),
                     Arc::clone(&state.args.ctx),
+                    state.args.pipeline.clone(),
                     Arc::clone(&state.args.guard),
                     myself.clone(),
                 )
@@ -210,6 +212,7 @@ async fn run_download(
     start_at: Instant,
     limiter: Arc<DefaultDirectRateLimiter>,
     ctx: Arc<AppContext>,
+    pipeline: PipelineHandle,
     guard: Arc<EgressGuard>,
     downloader: ActorRef<DownloaderMsg>,
 ) {
@@ -218,8 +221,8 @@ async fn run_download(
         tokio::time::sleep_until(start_at).await;
         limiter.until_ready().await;
         let started = std::time::Instant::now();
-        let result = download(&ticket, &ctx, &guard).await;
-        ctx.observe(MetricsMsg::DownloadFinished {
+        let result = download(&ticket, &ctx, &pipeline, &guard).await;
+        ctx.observe(Event::DownloadFinished {
             platform: ticket.platform,
             seconds: started.elapsed().as_secs_f64(),
             code: result.as_ref().err().map(|e| e.code),
@@ -234,7 +237,7 @@ async fn run_download(
             "the download task crashed",
         ))
     });
-    let _ = ctx.pipeline.send(PipelineMsg::Downloaded {
+    let _ = pipeline.send(PipelineMsg::Downloaded {
         lease: lease.clone(),
         result: outcome,
     });
@@ -244,14 +247,17 @@ async fn run_download(
 async fn download(
     ticket: &DownloadTicket,
     ctx: &AppContext,
+    pipeline: &PipelineHandle,
     guard: &EgressGuard,
 ) -> Result<Downloaded, JobError> {
     crate::storage::fresh_work_dir(&ticket.work_dir).await?;
     // Per attempt, so a refusal the guard records for one attempt is never blamed on the next.
     let proxy_user = format!("{}.{}", ticket.lease.job, ticket.lease.attempt);
-    let result = match native_download(ticket, ctx, guard, &proxy_user).await {
+    let result = match native_download(ticket, ctx, pipeline, guard, &proxy_user).await {
         Ok(DirectOutcome::Downloaded(downloaded)) => Ok(downloaded),
-        Ok(DirectOutcome::NotMedia) => ytdlp_download(ticket, ctx, guard, &proxy_user).await,
+        Ok(DirectOutcome::NotMedia) => {
+            ytdlp_download(ticket, ctx, pipeline, guard, &proxy_user).await
+        }
         Err(error) => Err(error),
     };
     // A refused hop (a redirect to an internal address, say) surfaces as a 403 from the guard,
@@ -266,12 +272,12 @@ async fn download(
 }
 
 fn progress_reporter<'a>(
-    ctx: &'a AppContext,
+    pipeline: &'a PipelineHandle,
     lease: &Lease,
 ) -> impl Fn(crate::domain::Progress) + Send + Sync + 'a {
     let lease = lease.clone();
     move |progress| {
-        let _ = ctx.pipeline.send(PipelineMsg::Progress {
+        let _ = pipeline.send(PipelineMsg::Progress {
             lease: lease.clone(),
             progress,
         });
@@ -283,6 +289,7 @@ fn progress_reporter<'a>(
 async fn native_download(
     ticket: &DownloadTicket,
     ctx: &AppContext,
+    pipeline: &PipelineHandle,
     guard: &EgressGuard,
     proxy_user: &str,
 ) -> Result<DirectOutcome, JobError> {
@@ -300,12 +307,13 @@ async fn native_download(
         proxy: guard.proxy_url(proxy_user),
         resume_slot: ctx.media.resume_slot(ticket.lease.job),
     };
-    direct::download(&request, &progress_reporter(ctx, &ticket.lease)).await
+    direct::download(&request, &progress_reporter(pipeline, &ticket.lease)).await
 }
 
 async fn ytdlp_download(
     ticket: &DownloadTicket,
     ctx: &AppContext,
+    pipeline: &PipelineHandle,
     guard: &EgressGuard,
     proxy_user: &str,
 ) -> Result<Downloaded, JobError> {
@@ -339,7 +347,7 @@ async fn ytdlp_download(
         proxy: Some(guard.proxy_url(proxy_user)),
         cookies,
     };
-    let outcome = ytdlp::download(&request, &progress_reporter(ctx, &ticket.lease)).await;
+    let outcome = ytdlp::download(&request, &progress_reporter(pipeline, &ticket.lease)).await;
     if request.cookies.is_some() {
         ctx.platform_health
             .record_cookies(ticket.platform, outcome.cookie_problem.clone());

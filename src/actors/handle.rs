@@ -15,6 +15,17 @@ use ractor::{ActorRef, Message, RpcReplyPort};
 #[error("{0} is not available right now")]
 pub struct Unavailable(pub &'static str);
 
+/// What a door is told when the actor it asked is restarting: `unavailable`, a transient
+/// code, so it tries again later.
+impl From<Unavailable> for crate::domain::JobError {
+    fn from(e: Unavailable) -> Self {
+        Self::new(
+            crate::domain::ErrorCode::Unavailable,
+            format!("{e}; try again"),
+        )
+    }
+}
+
 pub struct Slot<M> {
     name: &'static str,
     current: RwLock<Option<ActorRef<M>>>,

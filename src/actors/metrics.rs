@@ -1,9 +1,8 @@
-//! MetricsActor: turns events from the other actors into Prometheus metrics, and refreshes
-//! the gauges that describe state (queue depth, jobs in flight, breakers, storage) on a timer.
+//! MetricsActor: refreshes the gauges that describe state (queue depth, jobs in flight,
+//! breakers, storage) on a timer; that is all that must be periodic.
 //!
-//! The families live in `crate::metrics`, in the app's own registry. Events are
-//! fire-and-forget: metrics never hold up real work, and a restart of this actor loses no
-//! count (the counters belong to the registry, not to the actor).
+//! Counters and histograms are not its business: every event is recorded straight on the
+//! app's registry (`Metrics::record`), so a restart of this actor cannot lose one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,67 +11,23 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::task::AbortOnDropHandle;
 
-pub use crate::metrics::{
-    CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage, RescanReason,
-    WatchOutcome,
-};
-
-use crate::actors::storage::StorageMsg;
+use super::Env;
+use super::storage::StorageHandle;
 use crate::context::AppContext;
 use crate::domain::breaker::Gate;
-use crate::domain::{ErrorCode, JobKind, Platform, Quality, Source};
-use crate::metrics::{BREAKER_STATES, Families, NO_PLATFORM, queue_series};
+use crate::domain::{JobKind, Platform};
+use crate::metrics::{BREAKER_STATES, NO_PLATFORM, queue_series};
 
+/// The actor's only message: its own timer.
 #[derive(Debug)]
 pub enum MetricsMsg {
-    /// A submission reached a door (API, Telegram, watch folder).
-    CaptureRequested {
-        source: Source,
-        outcome: CaptureOutcome,
-    },
-    /// An attempt of a job ended.
-    JobFinished {
-        kind: JobKind,
-        /// The rendition's quality, for transcode jobs.
-        quality: Option<Quality>,
-        outcome: JobOutcome,
-        code: Option<ErrorCode>,
-    },
-    ActorRestarted {
-        actor: &'static str,
-    },
-    /// A download came in far below the resolution its source announced.
-    DownloadThrottled {
-        platform: Platform,
-    },
-    /// A download ended: how long it took (rate-limit waits excluded), and how.
-    DownloadFinished {
-        platform: Platform,
-        seconds: f64,
-        code: Option<ErrorCode>,
-    },
-    /// A processing step ended.
-    StageFinished {
-        stage: ProcessingStage,
-        seconds: f64,
-        ok: bool,
-    },
-    /// Clean-up operations the StorageActor carried out.
-    Cleanup {
-        operation: CleanupOperation,
-        status: CleanupStatus,
-        count: u64,
-    },
-    /// The watch folder was scanned in full.
-    WatchRescan(RescanReason),
-    /// A file was taken from the watch folder.
-    WatchFile(WatchOutcome),
     /// Time to re-read the state gauges.
     Refresh,
 }
 
 pub struct MetricsState {
     ctx: Arc<AppContext>,
+    storage: StorageHandle,
     _ticker: Option<AbortOnDropHandle<()>>,
 }
 
@@ -81,14 +36,13 @@ pub struct MetricsActor;
 impl Actor for MetricsActor {
     type Msg = MetricsMsg;
     type State = MetricsState;
-    type Arguments = Arc<AppContext>;
+    type Arguments = Env;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        ctx.metrics_actor.set(myself.clone());
         let ticker = ctx.metrics.enabled().then(|| {
             let every = Duration::from_secs(ctx.settings.metrics.refresh_secs.max(1));
             // The first refresh runs at once: a scrape right after start sees real gauges.
@@ -97,6 +51,7 @@ impl Actor for MetricsActor {
         });
         Ok(MetricsState {
             ctx,
+            storage: handles.storage,
             _ticker: ticker,
         })
     }
@@ -107,86 +62,9 @@ impl Actor for MetricsActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let families = &state.ctx.metrics.families;
-        match message {
-            MetricsMsg::Refresh => refresh(&state.ctx).await,
-            event => apply(families, &event),
-        }
+        let MetricsMsg::Refresh = message;
+        refresh(&state.ctx, &state.storage).await;
         Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        state.ctx.metrics_actor.clear();
-        Ok(())
-    }
-}
-
-fn apply(f: &Families, event: &MetricsMsg) {
-    use crate::metrics::label_code as code;
-    match *event {
-        MetricsMsg::CaptureRequested { source, outcome } => f
-            .captures
-            .with_label_values(&[source.as_str(), outcome.as_str()])
-            .inc(),
-        MetricsMsg::JobFinished {
-            kind,
-            quality,
-            outcome,
-            code: error,
-        } => {
-            f.jobs
-                .with_label_values(&[kind.as_str(), outcome.as_str(), code(error)])
-                .inc();
-            if let Some(quality) = quality.filter(|_| kind == JobKind::Transcode) {
-                f.transcodes
-                    .with_label_values(&[quality.as_str(), outcome.as_str()])
-                    .inc();
-            }
-        }
-        MetricsMsg::ActorRestarted { actor } => f.restarts.with_label_values(&[actor]).inc(),
-        MetricsMsg::DownloadThrottled { platform } => {
-            f.throttled.with_label_values(&[platform.as_str()]).inc()
-        }
-        MetricsMsg::DownloadFinished {
-            platform,
-            seconds,
-            code: error,
-        } => {
-            let outcome = if error.is_none() {
-                "success"
-            } else {
-                "failure"
-            };
-            f.downloads
-                .with_label_values(&[platform.as_str(), outcome, code(error)])
-                .inc();
-            f.download_seconds
-                .with_label_values(&[platform.as_str()])
-                .observe(seconds);
-        }
-        MetricsMsg::StageFinished { stage, seconds, ok } => f
-            .processing_seconds
-            .with_label_values(&[stage.as_str(), if ok { "success" } else { "failure" }])
-            .observe(seconds),
-        MetricsMsg::Cleanup {
-            operation,
-            status,
-            count,
-        } => f
-            .cleanups
-            .with_label_values(&[operation.as_str(), status.as_str()])
-            .inc_by(count),
-        MetricsMsg::WatchRescan(reason) => {
-            f.watch_rescans.with_label_values(&[reason.as_str()]).inc()
-        }
-        MetricsMsg::WatchFile(outcome) => {
-            f.watch_files.with_label_values(&[outcome.as_str()]).inc()
-        }
-        MetricsMsg::Refresh => {}
     }
 }
 
@@ -195,7 +73,7 @@ const SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Re-reads queue depth, jobs in flight and breakers from the database, and storage from the
 /// StorageActor. A source that fails keeps its last values (and the refresh timestamp tells).
-async fn refresh(ctx: &AppContext) {
+async fn refresh(ctx: &AppContext, storage: &StorageHandle) {
     let f = &ctx.metrics.families;
     let now = crate::clock::now_ms();
     let mut complete = true;
@@ -263,8 +141,8 @@ async fn refresh(ctx: &AppContext) {
         }
         _ => complete = false,
     }
-    match ctx.storage.call(StorageMsg::Stats, SOURCE_TIMEOUT).await {
-        Ok(stats) => {
+    match tokio::time::timeout(SOURCE_TIMEOUT, storage.stats()).await {
+        Ok(Ok(stats)) => {
             let s = stats.stored;
             for (kind, tally) in [
                 ("videos", s.videos),
@@ -283,7 +161,7 @@ async fn refresh(ctx: &AppContext) {
             f.disk_total.set(saturating_i64(stats.disk_total_bytes));
             f.disk_free.set(saturating_i64(stats.disk_free_bytes));
         }
-        Err(_) => complete = false,
+        _ => complete = false,
     }
     if complete {
         f.gauges_refreshed.set(now as f64 / 1000.0);

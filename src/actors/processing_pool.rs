@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use super::pipeline::{LostWork, PipelineMsg};
+use super::Env;
+use super::pipeline::{LostWork, PipelineHandle};
 use super::processing_worker::{ProcessTicket, ProcessingWorker, WorkerArgs, WorkerMsg};
 use super::supervision::{Children, RestartPolicy, follow};
 use crate::context::AppContext;
@@ -29,6 +30,7 @@ pub enum PoolMsg {
 
 pub struct PoolState {
     ctx: Arc<AppContext>,
+    pipeline: PipelineHandle,
     children: Children<usize>,
     idle: VecDeque<usize>,
     busy: HashMap<usize, Lease>,
@@ -46,6 +48,7 @@ impl ProcessingPool {
     ) -> Result<(), ActorProcessingErr> {
         let args = WorkerArgs {
             ctx: Arc::clone(&state.ctx),
+            pipeline: state.pipeline.clone(),
             index,
             pool: myself.clone(),
         };
@@ -85,16 +88,17 @@ impl ProcessingPool {
 impl Actor for ProcessingPool {
     type Msg = PoolMsg;
     type State = PoolState;
-    type Arguments = Arc<AppContext>;
+    type Arguments = Env;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let workers = ctx.settings.processing_workers();
         let mut state = PoolState {
             ctx,
+            pipeline: handles.pipeline,
             children: Children::new(RestartPolicy::DEFAULT),
             idle: VecDeque::new(),
             busy: HashMap::new(),
@@ -173,13 +177,10 @@ impl Actor for ProcessingPool {
         state.idle.retain(|i| *i != exit.key);
         if let Some(lease) = state.busy.remove(&exit.key) {
             let what = "the processing worker crashed".to_string();
-            let _ = state
-                .ctx
-                .pipeline
-                .send(PipelineMsg::WorkLost(LostWork::Jobs {
-                    leases: vec![lease],
-                    what,
-                }));
+            state.pipeline.work_lost(LostWork::Jobs {
+                leases: vec![lease],
+                what,
+            });
         }
         exit.follow(&myself, PoolMsg::Restart, &state.ctx, "processing_worker")
     }

@@ -13,14 +13,14 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::metrics::{MetricsMsg, ProcessingStage};
-use super::pipeline::PipelineMsg;
+use super::pipeline::{PipelineHandle, PipelineMsg};
 use super::processing_pool::PoolMsg;
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
 use crate::domain::{ErrorCode, JobError, JobId, Progress, Stage};
 use crate::faults::FaultPoint;
 use crate::media::processing::{self, ProcessedImage, ProcessedMedia, Transcoded};
+use crate::metrics::{Event, ProcessingStage};
 
 /// One piece of processing work.
 #[derive(Debug, Clone)]
@@ -59,6 +59,7 @@ pub enum WorkerMsg {
 
 pub struct WorkerArgs {
     pub ctx: Arc<AppContext>,
+    pub pipeline: PipelineHandle,
     pub index: usize,
     pub pool: ActorRef<PoolMsg>,
 }
@@ -116,11 +117,12 @@ impl Actor for ProcessingWorker {
                     .crash_if_armed(FaultPoint::ProcessingWorkerHandle);
                 let (lease, work_dir) = (ticket.lease.clone(), ticket.work_dir.clone());
                 let ctx = Arc::clone(&state.args.ctx);
+                let pipeline = state.args.pipeline.clone();
                 let span = super::job_span(&ticket.lease);
                 let task = tokio::spawn(
                     async move {
                         let lease = ticket.lease.clone();
-                        let result = std::panic::AssertUnwindSafe(run(&ticket, &ctx))
+                        let result = std::panic::AssertUnwindSafe(run(&ticket, &ctx, &pipeline))
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|_| {
@@ -129,7 +131,7 @@ impl Actor for ProcessingWorker {
                                     "the processing task crashed",
                                 ))
                             });
-                        let _ = ctx.pipeline.send(PipelineMsg::Processed {
+                        let _ = pipeline.send(PipelineMsg::Processed {
                             lease: lease.clone(),
                             result,
                         });
@@ -172,13 +174,17 @@ impl Actor for ProcessingWorker {
     }
 }
 
-async fn run(ticket: &ProcessTicket, ctx: &AppContext) -> Result<Processed, JobError> {
+async fn run(
+    ticket: &ProcessTicket,
+    ctx: &AppContext,
+    pipeline: &PipelineHandle,
+) -> Result<Processed, JobError> {
     let config = ctx.processing_config();
     let lease = ticket.lease.clone();
     let clock = StageClock::new(ctx, matches!(ticket.work, Work::Transcode { .. }));
     let report = |stage| {
         clock.enter(stage);
-        let _ = ctx.pipeline.send(PipelineMsg::Progress {
+        let _ = pipeline.send(PipelineMsg::Progress {
             lease: lease.clone(),
             progress: Progress::stage(stage),
         });
@@ -245,7 +251,7 @@ impl<'a> StageClock<'a> {
     }
 
     fn report(&self, stage: ProcessingStage, since: Instant, ok: bool) {
-        self.ctx.observe(MetricsMsg::StageFinished {
+        self.ctx.observe(Event::StageFinished {
             stage,
             seconds: since.elapsed().as_secs_f64(),
             ok,

@@ -7,10 +7,13 @@
 //! ├── PipelineActor
 //! │   ├── DownloadSupervisor ── Downloader × 5 platforms
 //! │   └── ProcessingPool ────── ProcessingWorker × ≤ cores
-//! ├── WatchFolderActor (`watch.enabled`, when serving)
-//! ├── BotActor (`telegram.token` set, when serving)
-//! └── HttpServer
+//! ├── DoorActor(watch_folder) (`watch.enabled`, when serving)
+//! ├── DoorActor(telegram_bot) (`telegram.token` set, when serving)
+//! └── DoorActor(http_server)  (when serving)
 //! ```
+//!
+//! The doors' code is not known here: `app.rs` builds them and passes them in `Doors`. The app
+//! holds the running tree as a [`Tree`], the root's handle.
 //!
 //! Children start in that order and stop in reverse. A graceful shutdown first closes the
 //! doors (the API, the watch folder, the bot), then lets the Pipeline drain for the grace period, then
@@ -23,13 +26,12 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use super::bot::BotActor;
-use super::http_server::{HttpServer, HttpServerArgs};
+use super::door::{Door, DoorActor, DoorArgs};
 use super::metrics::MetricsActor;
-use super::pipeline::{LostWork, PipelineActor, PipelineMsg};
+use super::pipeline::{LostWork, PipelineActor};
 use super::storage::StorageActor;
 use super::supervision::{Children, RestartPolicy, follow};
-use super::watch_folder::WatchFolderActor;
+use super::{Env, Handles};
 use crate::context::AppContext;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,10 +66,18 @@ pub enum RootMsg {
 
 pub struct RootArgs {
     pub ctx: Arc<AppContext>,
-    /// The API socket; `None` runs the tree without an API (standalone CLI capture).
-    pub listener: Option<Arc<std::net::TcpListener>>,
-    /// The separate metrics socket (`server.metrics_listen`), if any.
-    pub metrics_listener: Option<Arc<std::net::TcpListener>>,
+    pub handles: Handles,
+    /// The doors this app opens (none for a standalone CLI capture).
+    pub doors: Doors,
+}
+
+/// The doors of the service, built by their own modules (`http`, `watch`, `bot`); `None` is a
+/// door this app does not open.
+#[derive(Default)]
+pub struct Doors {
+    pub watch: Option<Arc<dyn Door>>,
+    pub bot: Option<Arc<dyn Door>>,
+    pub http: Option<Arc<dyn Door>>,
 }
 
 pub struct RootState {
@@ -78,64 +88,83 @@ pub struct RootState {
 
 pub struct RootSupervisor;
 
+/// The running tree, as the app holds it.
+pub struct Tree {
+    root: ActorRef<RootMsg>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tree {
+    /// Starts the root and, in order, its children.
+    pub async fn start(args: RootArgs) -> Result<Tree, String> {
+        let (root, task) = Actor::spawn(None, RootSupervisor, args)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Tree { root, task })
+    }
+
+    /// Graceful shutdown within `deadline`: close the doors, drain, stop the rest. Past the
+    /// deadline the root is stopped as it is.
+    pub async fn shutdown(&self, deadline: Duration) {
+        if self.task.is_finished() {
+            return;
+        }
+        let acknowledged = self.root.call(RootMsg::Shutdown, Some(deadline)).await;
+        if acknowledged.is_err() {
+            tracing::warn!("the root supervisor did not acknowledge the shutdown; stopping it");
+            self.root.stop(Some("shutdown".into()));
+        }
+    }
+
+    /// Waits until the tree has ended (after a shutdown, or a failure past every budget).
+    pub async fn ended(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
 async fn spawn_child(
     myself: &ActorRef<RootMsg>,
     state: &mut RootState,
     child: RootChild,
 ) -> Result<(), ActorProcessingErr> {
-    let ctx = Arc::clone(&state.args.ctx);
+    let env = Env {
+        ctx: Arc::clone(&state.args.ctx),
+        handles: state.args.handles.clone(),
+    };
     let supervisor = myself.get_cell();
+    let door = |door: &Option<Arc<dyn Door>>| {
+        door.clone().map(|door| DoorArgs {
+            door,
+            grace: Duration::from_secs(env.ctx.settings.server.shutdown_grace_secs),
+        })
+    };
     let cell = match child {
-        RootChild::Metrics => Actor::spawn_linked(None, MetricsActor, ctx, supervisor)
+        RootChild::Metrics => Actor::spawn_linked(None, MetricsActor, env, supervisor)
             .await?
             .0
             .get_cell(),
-        RootChild::Storage => Actor::spawn_linked(None, StorageActor, ctx, supervisor)
+        RootChild::Storage => Actor::spawn_linked(None, StorageActor, env, supervisor)
             .await?
             .0
             .get_cell(),
-        RootChild::Pipeline => Actor::spawn_linked(None, PipelineActor, ctx, supervisor)
+        RootChild::Pipeline => Actor::spawn_linked(None, PipelineActor, env, supervisor)
             .await?
             .0
             .get_cell(),
-        RootChild::Watch => {
-            // The watch folder is a door of the service, not of a one-off CLI capture.
-            if state.args.listener.is_none() || !ctx.settings.watch.enabled {
-                return Ok(());
-            }
-            Actor::spawn_linked(None, WatchFolderActor, ctx, supervisor)
-                .await?
-                .0
-                .get_cell()
-        }
-        RootChild::Bot => {
-            // Like the watch folder, the bot is a door of the service only.
-            if state.args.listener.is_none() || !ctx.settings.telegram.enabled() {
-                return Ok(());
-            }
-            Actor::spawn_linked(None, BotActor, ctx, supervisor)
-                .await?
-                .0
-                .get_cell()
-        }
-        RootChild::Http => {
-            let Some(listener) = state.args.listener.clone() else {
+        RootChild::Watch | RootChild::Bot | RootChild::Http => {
+            let doors = &state.args.doors;
+            let args = match child {
+                RootChild::Watch => door(&doors.watch),
+                RootChild::Bot => door(&doors.bot),
+                _ => door(&doors.http),
+            };
+            let Some(args) = args else {
                 return Ok(());
             };
-            let metrics_listener = state.args.metrics_listener.clone();
-            Actor::spawn_linked(
-                None,
-                HttpServer,
-                HttpServerArgs {
-                    ctx,
-                    listener,
-                    metrics_listener,
-                },
-                supervisor,
-            )
-            .await?
-            .0
-            .get_cell()
+            Actor::spawn_linked(None, DoorActor, args, supervisor)
+                .await?
+                .0
+                .get_cell()
         }
     };
     state.children.started(child, cell);
@@ -204,14 +233,7 @@ impl Actor for RootSupervisor {
                 state.children.stop(RootChild::Watch, grace).await;
                 state.children.stop(RootChild::Bot, grace).await;
                 tracing::info!(grace = ?grace, "shutting down: draining running jobs");
-                let drained = ctx
-                    .pipeline
-                    .call(
-                        |reply| PipelineMsg::Drain { grace, reply },
-                        grace + Duration::from_secs(5),
-                    )
-                    .await;
-                if drained.is_err() {
+                if state.args.handles.pipeline.drain(grace).await.is_err() {
                     tracing::warn!("the pipeline did not confirm the drain");
                 }
                 myself.stop(Some("shutdown".into()));
@@ -233,11 +255,7 @@ impl Actor for RootSupervisor {
         tracing::error!(child = exit.key.name(), reason = %exit.reason, "actor exited");
         if exit.key == RootChild::Storage {
             // Commits handed to the old StorageActor will never be confirmed.
-            let _ = state
-                .args
-                .ctx
-                .pipeline
-                .send(PipelineMsg::WorkLost(LostWork::Commits));
+            state.args.handles.pipeline.work_lost(LostWork::Commits);
         }
         exit.follow(&myself, RootMsg::Restart, &state.args.ctx, exit.key.name())
     }

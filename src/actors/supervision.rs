@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use ractor::{ActorCell, ActorProcessingErr, ActorRef, Message, SupervisionEvent};
 
-use crate::actors::metrics::MetricsMsg;
 use crate::context::AppContext;
+use crate::metrics::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartPolicy {
@@ -120,7 +120,7 @@ pub fn follow<K: Copy + Debug + Send + 'static, M: Message>(
 ) -> Result<(), ActorProcessingErr> {
     match decision {
         Decision::RestartAfter(delay) => {
-            ctx.observe(MetricsMsg::ActorRestarted { actor });
+            ctx.observe(Event::ActorRestarted { actor });
             myself.send_after(delay, move || restart(key));
             Ok(())
         }

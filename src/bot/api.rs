@@ -33,7 +33,7 @@ pub enum TelegramError {
 
 impl TelegramError {
     /// Worth another try later (network trouble, our disk), rather than a final answer.
-    pub fn is_passing(&self) -> bool {
+    pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unreachable(_) | Self::Io(_))
     }
 }

@@ -1,14 +1,10 @@
 //! The bot's commands. `/delete` and `/cancel` act only on the sender's own items; `/status`
 //! shows any item (everyone on the allow-list shares the vault); `/recent` lists the sender's.
 
-use std::time::Duration;
-
-use super::handle::{Passing, is_passing};
+use super::handle::Passing;
 use super::incoming::{Command, Request};
 use super::replies::{self, human_bytes};
 use super::{BotCore, owner_of};
-use crate::actors::pipeline::PipelineMsg;
-use crate::actors::storage::StorageMsg;
 use crate::db::items::{self, Item};
 use crate::domain::{ItemId, ItemStatus, JobError};
 
@@ -58,12 +54,7 @@ pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result
                 Ok(item) => item,
                 Err(answer) => return Ok(answer),
             };
-            let deleted = match pipeline_call(core, |reply| PipelineMsg::Delete {
-                item: item.id,
-                reply,
-            })
-            .await?
-            {
+            let deleted = match answer(core.pipeline.delete(item.id).await)? {
                 Ok(deleted) => deleted,
                 Err(answer) => return Ok(answer),
             };
@@ -85,12 +76,7 @@ pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result
                     item.status.as_str()
                 ));
             }
-            let cancelled = match pipeline_call(core, |reply| PipelineMsg::Cancel {
-                item: item.id,
-                reply,
-            })
-            .await?
-            {
+            let cancelled = match answer(core.pipeline.cancel(item.id).await)? {
                 Ok(cancelled) => cancelled,
                 Err(answer) => return Ok(answer),
             };
@@ -140,21 +126,12 @@ async fn own_item(
     })
 }
 
-/// Asks the Pipeline; a refusal that will pass is `Passing` (the update is tried again), any
-/// other is the answer.
-async fn pipeline_call<R: Send + 'static>(
-    core: &BotCore,
-    build: impl FnOnce(ractor::RpcReplyPort<Result<R, JobError>>) -> PipelineMsg,
-) -> Result<Result<R, String>, Passing> {
-    let answer = core
-        .ctx
-        .pipeline
-        .call(build, Duration::from_secs(30))
-        .await
-        .map_err(|e| Passing(e.to_string()))?;
+/// The Pipeline's answer: a refusal that will pass is `Passing` (the update is tried again),
+/// any other is what the user is told.
+fn answer<R>(answer: Result<R, JobError>) -> Result<Result<R, String>, Passing> {
     match answer {
         Ok(value) => Ok(Ok(value)),
-        Err(e) if is_passing(&e) => Err(Passing(e.message)),
+        Err(e) if e.is_transient() => Err(Passing(e.message)),
         Err(e) => Ok(Err(format!(
             "That did not work: {} [{}]",
             e.message,
@@ -175,27 +152,24 @@ async fn stats(core: &BotCore) -> Result<String, Passing> {
     };
     let working =
         count(ItemStatus::Queued) + count(ItemStatus::Downloading) + count(ItemStatus::Processing);
-    let storage = core
-        .ctx
-        .storage
-        .call(StorageMsg::Stats, Duration::from_secs(10))
-        .await
-        .map_err(|e| Passing(e.to_string()))?;
+    let storage = core.storage.stats().await.map_err(|e| Passing(e.message))?;
     let s = &storage.stored;
-    let total = s.videos.bytes + s.renditions.bytes + s.thumbnails.bytes;
     Ok(format!(
         "items: {} stored, {} being saved, {} failed, {} cancelled\n\
-         stored: {} ({} videos {}, renditions {}, thumbnails {})\n\
+         stored: {} ({} videos {}, {} images {}, renditions {}, thumbnails {}; work in progress {})\n\
          disk: {} free of {}",
         count(ItemStatus::Completed),
         working,
         count(ItemStatus::Failed),
         count(ItemStatus::Cancelled),
-        human_bytes(total),
+        human_bytes(s.stored_bytes()),
         s.videos.files,
         human_bytes(s.videos.bytes),
+        s.images.files,
+        human_bytes(s.images.bytes),
         human_bytes(s.renditions.bytes),
         human_bytes(s.thumbnails.bytes),
+        human_bytes(storage.temp.bytes),
         human_bytes(storage.disk_free_bytes),
         human_bytes(storage.disk_total_bytes),
     ))
@@ -215,9 +189,14 @@ mod tests {
     }
 
     #[test]
-    fn a_passing_pipeline_refusal_is_recognised() {
+    fn a_passing_pipeline_refusal_is_tried_again_and_any_other_is_told() {
         use crate::domain::ErrorCode;
-        assert!(is_passing(&JobError::new(ErrorCode::Unavailable, "x")));
-        assert!(!is_passing(&JobError::new(ErrorCode::NotFound, "x")));
+        let passing = answer::<bool>(Err(JobError::new(ErrorCode::Unavailable, "restarting")));
+        assert!(matches!(passing, Err(Passing(m)) if m == "restarting"));
+        let told = answer::<bool>(Err(JobError::new(ErrorCode::NotFound, "no item x")));
+        assert_eq!(
+            told.unwrap(),
+            Err("That did not work: no item x [not_found]".into())
+        );
     }
 }

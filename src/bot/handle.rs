@@ -12,23 +12,14 @@ use super::{BotCore, commands, owner_of, replies, uploads};
 use crate::clock;
 use crate::db::items::Item;
 use crate::db::telegram::{self, Reply};
+use crate::domain::Source;
 use crate::domain::text::clean;
-use crate::domain::{ErrorCode, JobError, Source};
-use crate::intake;
 
 /// Handling failed for a reason that will pass (database or pipeline unavailable, Telegram
 /// unreachable, shutting down): the update stays pending and is tried again.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Passing(pub String);
-
-/// True for refusals that say "not now" rather than "no".
-pub fn is_passing(error: &JobError) -> bool {
-    matches!(
-        error.code,
-        ErrorCode::Unavailable | ErrorCode::ShuttingDown | ErrorCode::DiskFull
-    )
-}
 
 const HINT: &str =
     "Send me a link, a video or a photo and I will keep it. /help lists the commands.";
@@ -63,9 +54,13 @@ async fn submit_links(core: &BotCore, request: &Request, links: &[String]) -> Re
     let owner = owner_of(request.user);
     let mut outcomes = Vec::with_capacity(links.len());
     for link in links {
-        match intake::submit_url(&core.ctx, link, Source::Telegram, Some(owner.clone())).await {
+        match core
+            .intake
+            .submit_url(link, Source::Telegram, Some(owner.clone()))
+            .await
+        {
             Ok(record) => outcomes.push(Ok(record.item)),
-            Err(e) if is_passing(&e) => return Err(Passing(e.message)),
+            Err(e) if e.is_transient() => return Err(Passing(e.message)),
             Err(e) => outcomes.push(Err((link, e))),
         }
     }

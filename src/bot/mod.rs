@@ -14,20 +14,25 @@
 //!   and imported through the pipeline without yt-dlp, commands are answered.
 //! - `tracker`: replies about items are edited as the items move (at most every 3 s each).
 //!
-//! The BotActor (`actors::bot`) runs these as tasks it owns and is restarted like any actor.
+//! `door::BotDoor` runs these as the tasks of a `DoorActor` (`run`), restarted like any actor;
+//! the bot reaches the Pipeline and Storage only through their handles.
 
 pub mod api;
 pub mod commands;
+pub mod door;
 pub mod handle;
 pub mod incoming;
 pub mod receive;
 pub mod replies;
+pub mod run;
 pub mod tracker;
 pub mod uploads;
 
 use std::sync::Arc;
 
+use crate::actors::{Handles, PipelineHandle, StorageHandle};
 use crate::context::AppContext;
+use crate::intake::Intake;
 
 /// The owner recorded on items submitted through the bot.
 pub fn owner_of(user: u64) -> String {
@@ -53,18 +58,24 @@ impl BotCore {
 /// What the bot's tasks share.
 pub struct BotCore {
     pub ctx: Arc<AppContext>,
+    pub intake: Intake,
+    pub pipeline: PipelineHandle,
+    pub storage: StorageHandle,
     pub api: api::TelegramApi,
     pub links: replies::Links,
     pub refusals: receive::Refusals,
 }
 
 impl BotCore {
-    pub fn new(ctx: Arc<AppContext>) -> Result<Self, String> {
+    pub fn new(ctx: Arc<AppContext>, handles: &Handles) -> Result<Self, String> {
         let api = api::TelegramApi::new(&ctx.settings.telegram)?;
         let links = replies::Links {
             public_base_url: ctx.settings.server.public_base_url.clone(),
         };
         Ok(Self {
+            intake: Intake::new(Arc::clone(&ctx), handles.pipeline.clone()),
+            pipeline: handles.pipeline.clone(),
+            storage: handles.storage.clone(),
             ctx,
             api,
             links,

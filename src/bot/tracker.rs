@@ -58,7 +58,7 @@ pub async fn tick(core: &BotCore) -> Result<(), DbError> {
                 .await?;
             }
             Ok(Edited::Gone) => finish(core, &reply, &reply.text).await?,
-            Err(e) if e.is_passing() => {
+            Err(e) if e.is_transient() => {
                 tracing::debug!(error = %e, "cannot edit replies now; trying again later");
                 return Ok(());
             }

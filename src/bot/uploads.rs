@@ -5,13 +5,12 @@
 use std::path::PathBuf;
 
 use super::api::TelegramError;
-use super::handle::{Passing, follow, is_passing, say};
+use super::handle::{Passing, follow, say};
 use super::incoming::{Request, Upload, UploadKind};
 use super::replies::human_bytes;
 use super::{BotCore, owner_of};
 use crate::db::imports::{self, ImportPayload, NewImport};
 use crate::domain::{ItemKind, Source};
-use crate::intake;
 
 pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Result<(), Passing> {
     let settings = &core.ctx.settings;
@@ -43,7 +42,7 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
             say(core, request.chat, &too_large(upload, max_bytes)).await;
             return Ok(());
         }
-        Err(e) if e.is_passing() => return Err(Passing(e.to_string())),
+        Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
         Err(e) => {
             say(
                 core,
@@ -73,12 +72,12 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
         },
         max_attempts: settings.queue.max_attempts,
     };
-    match intake::import_file(&core.ctx, import).await {
+    match core.intake.import_file(import).await {
         Ok(record) => {
             follow(core, request.chat, &record.item).await;
             Ok(())
         }
-        Err(e) if is_passing(&e) => Err(Passing(e.message)),
+        Err(e) if e.is_transient() => Err(Passing(e.message)),
         Err(e) => {
             let _ = tokio::fs::remove_file(&dest).await;
             say(

@@ -155,7 +155,7 @@ async fn standalone(settings: Settings, url: &str) -> ExitCode {
         Err(e) => return fail(e),
     };
     let ctx = std::sync::Arc::clone(app.context());
-    let record = match crate::intake::submit_url(&ctx, url, Source::Api, None).await {
+    let record = match app.intake().submit_url(url, Source::Api, None).await {
         Ok(record) => record,
         Err(e) => {
             app.shutdown().await;

@@ -525,6 +525,14 @@ pub struct StoredUsage {
     pub renditions: Tally,
 }
 
+impl StoredUsage {
+    /// Everything the vault keeps: videos, images, renditions and thumbnails. The one total
+    /// every report (the API's stats, the bot's /stats, metrics) shows as "stored".
+    pub fn stored_bytes(&self) -> u64 {
+        self.videos.bytes + self.images.bytes + self.renditions.bytes + self.thumbnails.bytes
+    }
+}
+
 pub async fn stored_usage(db: &Db) -> Result<StoredUsage, DbError> {
     // Items sharing one file (same content) count it once.
     let by_kind: Vec<(String, i64, Option<i64>, Option<i64>)> = on_pool!(db, pool => sqlx::query_as(
@@ -577,4 +585,21 @@ pub async fn completed_with_content(
         .fetch_optional(pool)
         .await)?;
     row.map(Item::try_from).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_total_counts_every_kind_the_vault_keeps() {
+        let tally = |files, bytes| Tally { files, bytes };
+        let usage = StoredUsage {
+            videos: tally(2, 1000),
+            images: tally(1, 300),
+            thumbnails: tally(9, 60),
+            renditions: tally(1, 400),
+        };
+        assert_eq!(usage.stored_bytes(), 1760);
+    }
 }

@@ -1,8 +1,11 @@
 //! Stable error codes: the `code` field of every API error and of every failed job.
 //!
 //! A code is part of the external contract: clients and the Telegram bot branch on it, so a
-//! variant's string never changes once released. Each code also says whether the failure is
-//! worth another attempt, which is the only input the retry policy needs.
+//! variant's string never changes once released. This is the one error policy of the
+//! service: each code knows its HTTP status and whether the failure is transient (the same
+//! request or job may succeed later unchanged). The retry rule of jobs, the doors' "try again
+//! later" (the bot postpones the update, the watch folder leaves the file for the next
+//! rescan) and the API's status all read it from here.
 
 use std::fmt;
 
@@ -179,11 +182,14 @@ impl ErrorCode {
             .unwrap_or(Self::Internal)
     }
 
-    /// Whether a job that failed with this code may succeed on another attempt.
-    pub const fn is_retryable(self) -> bool {
+    /// Whether the failure will pass: the same request or job may succeed later, unchanged.
+    /// A job that failed with such a code is retried (within its attempts); a door that was
+    /// refused with one keeps the submission and tries again later.
+    pub const fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::RateLimited
+            Self::ShuttingDown
+                | Self::RateLimited
                 | Self::UpstreamError
                 | Self::NetworkError
                 | Self::Timeout
@@ -195,6 +201,25 @@ impl ErrorCode {
                 | Self::Unavailable
                 | Self::Internal
         )
+    }
+}
+
+impl ErrorCode {
+    /// The HTTP status an API answer with this code carries.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidUrl | Self::SsrfBlocked | Self::InvalidId | Self::BadRequest => 400,
+            Self::Unauthorized => 401,
+            Self::NotFound | Self::RenditionNotFound | Self::NotAVideo => 404,
+            Self::NotReady => 409,
+            Self::PayloadTooLarge => 413,
+            Self::WouldUpscale => 422,
+            Self::Internal => 500,
+            // A job's own failure asked of the API: the input cannot be stored as it is.
+            code if !code.is_transient() => 422,
+            // Everything that will pass: the client may retry.
+            _ => 503,
+        }
     }
 }
 
@@ -245,8 +270,8 @@ impl JobError {
         )
     }
 
-    pub fn is_retryable(&self) -> bool {
-        self.code.is_retryable()
+    pub fn is_transient(&self) -> bool {
+        self.code.is_transient()
     }
 }
 
@@ -281,12 +306,65 @@ mod tests {
 
     #[test]
     fn input_problems_are_permanent_and_transport_problems_retry() {
-        assert!(!ErrorCode::TooLarge.is_retryable());
-        assert!(!ErrorCode::InvalidMedia.is_retryable());
-        assert!(!ErrorCode::SourceNotFound.is_retryable());
-        assert!(ErrorCode::UpstreamError.is_retryable());
-        assert!(ErrorCode::Timeout.is_retryable());
-        assert!(ErrorCode::WorkerCrashed.is_retryable());
+        assert!(!ErrorCode::TooLarge.is_transient());
+        assert!(!ErrorCode::InvalidMedia.is_transient());
+        assert!(!ErrorCode::SourceNotFound.is_transient());
+        assert!(ErrorCode::UpstreamError.is_transient());
+        assert!(ErrorCode::Timeout.is_transient());
+        assert!(ErrorCode::WorkerCrashed.is_transient());
+    }
+
+    #[test]
+    fn the_doors_wait_for_what_will_pass_and_give_up_on_the_rest() {
+        for code in [
+            ErrorCode::Unavailable,
+            ErrorCode::ShuttingDown,
+            ErrorCode::DiskFull,
+            ErrorCode::Internal,
+        ] {
+            assert!(code.is_transient(), "{code}");
+        }
+        for code in [
+            ErrorCode::InvalidUrl,
+            ErrorCode::SsrfBlocked,
+            ErrorCode::NotFound,
+            ErrorCode::Cancelled,
+        ] {
+            assert!(!code.is_transient(), "{code}");
+        }
+    }
+
+    #[test]
+    fn every_code_has_a_status_that_fits_its_nature() {
+        let table = [
+            (ErrorCode::InvalidUrl, 400),
+            (ErrorCode::SsrfBlocked, 400),
+            (ErrorCode::InvalidId, 400),
+            (ErrorCode::BadRequest, 400),
+            (ErrorCode::Unauthorized, 401),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::RenditionNotFound, 404),
+            (ErrorCode::NotAVideo, 404),
+            (ErrorCode::NotReady, 409),
+            (ErrorCode::PayloadTooLarge, 413),
+            (ErrorCode::WouldUpscale, 422),
+            (ErrorCode::TooLarge, 422),
+            (ErrorCode::Internal, 500),
+            (ErrorCode::Unavailable, 503),
+            (ErrorCode::ShuttingDown, 503),
+            (ErrorCode::DiskFull, 503),
+        ];
+        for (code, status) in table {
+            assert_eq!(code.http_status(), status, "{code}");
+        }
+        for code in ErrorCode::ALL {
+            let status = code.http_status();
+            assert!((400..600).contains(&status), "{code}");
+            // A client may retry exactly what is transient (5xx but the bug).
+            if *code != ErrorCode::Internal {
+                assert_eq!(status >= 500, code.is_transient(), "{code}");
+            }
+        }
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub fn after_failure(
     policy: &RetryPolicy,
     jitter: f64,
 ) -> AfterFailure {
-    if error.is_retryable() && attempt < max_attempts {
+    if error.is_transient() && attempt < max_attempts {
         AfterFailure::Retry {
             after: policy.delay(attempt, jitter),
         }

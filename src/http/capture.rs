@@ -13,7 +13,7 @@ use super::error::{ApiError, respond};
 use crate::context::AppContext;
 use crate::db::items::CaptureOutcome;
 use crate::domain::{ErrorCode, Source};
-use crate::intake;
+use crate::intake::Intake;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,27 +21,19 @@ struct CaptureBody {
     url: String,
 }
 
-pub async fn create(body: Bytes, ctx: Arc<AppContext>) -> Response {
-    respond(capture(&body, &ctx).await)
+pub async fn create(body: Bytes, ctx: Arc<AppContext>, intake: Intake) -> Response {
+    respond(capture(&body, &ctx, &intake).await)
 }
 
-async fn capture(body: &[u8], ctx: &AppContext) -> Result<Response, ApiError> {
+async fn capture(body: &[u8], ctx: &AppContext, intake: &Intake) -> Result<Response, ApiError> {
     let body: CaptureBody = serde_json::from_slice(body).map_err(|e| {
-        intake::count_submission(ctx, Source::Api, Err(ErrorCode::BadRequest));
+        intake.count_submission(Source::Api, Err(ErrorCode::BadRequest));
         ApiError::bad_request(
             ErrorCode::BadRequest,
             format!("the body must be JSON like {{\"url\": \"…\"}}: {e}"),
         )
     })?;
-    let record = intake::submit_url(ctx, &body.url, Source::Api, None)
-        .await
-        .map_err(|e| match e.code {
-            ErrorCode::InvalidUrl | ErrorCode::SsrfBlocked => {
-                ApiError::bad_request(e.code, e.message)
-            }
-            ErrorCode::ShuttingDown => ApiError::unavailable(e.code, e.message),
-            _ => ApiError::unavailable(ErrorCode::Unavailable, e.message),
-        })?;
+    let record = intake.submit_url(&body.url, Source::Api, None).await?;
     let status = match record.outcome {
         CaptureOutcome::Created | CaptureOutcome::Requeued => StatusCode::ACCEPTED,
         CaptureOutcome::Existing => StatusCode::OK,

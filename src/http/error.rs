@@ -8,7 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
-use crate::domain::ErrorCode;
+use crate::domain::{ErrorCode, JobError};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -75,6 +75,19 @@ impl ApiError {
             );
         }
         response
+    }
+}
+
+/// A refusal from intake, the Pipeline or Storage, answered with its code's status (the one
+/// policy in `ErrorCode::http_status`). An internal failure is logged, not shown.
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> Self {
+        if error.code == ErrorCode::Internal {
+            return Self::internal(error.message);
+        }
+        let status = StatusCode::from_u16(error.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::new(status, error.code, error.message)
     }
 }
 

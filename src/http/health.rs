@@ -13,6 +13,7 @@ use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use crate::actors::PipelineHandle;
 use crate::context::AppContext;
 use crate::domain::Platform;
 use crate::domain::breaker::Gate;
@@ -93,7 +94,7 @@ async fn platform_statuses(
         .collect()
 }
 
-pub async fn readyz(ctx: Arc<AppContext>) -> Response {
+pub async fn readyz(ctx: Arc<AppContext>, pipeline: PipelineHandle) -> Response {
     let mut checks = std::collections::BTreeMap::new();
     let database = match tokio::time::timeout(Duration::from_secs(2), ctx.db.ping()).await {
         Ok(Ok(())) => Check {
@@ -149,7 +150,7 @@ pub async fn readyz(ctx: Arc<AppContext>) -> Response {
         };
         checks.insert(tool.name, check);
     }
-    let pipeline = ctx.pipeline.get().is_some();
+    let pipeline = pipeline.is_running();
     checks.insert(
         "pipeline",
         Check {

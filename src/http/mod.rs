@@ -2,10 +2,12 @@
 //! and graceful shutdown (THREATS fact 5: warp's own server has no header timeout).
 //!
 //! Only this module knows the JSON shapes. Handlers validate input, read through `db`, and
-//! send work to the Pipeline; they never write job state themselves.
+//! reach the Pipeline and Storage through their handles; they never write job state
+//! themselves. `door::HttpDoor` is how the supervision tree runs the server.
 
 mod auth;
 mod capture;
+pub mod door;
 pub mod dto;
 mod error;
 mod events;
@@ -27,18 +29,38 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
+use crate::actors::Handles;
+use crate::bot::door::BotDoor;
 use crate::context::AppContext;
+use crate::intake::Intake;
 
 fn with_ctx(
     ctx: Arc<AppContext>,
 ) -> impl Filter<Extract = (Arc<AppContext>,), Error = Infallible> + Clone {
-    warp::any().map(move || Arc::clone(&ctx))
+    with(ctx)
+}
+
+/// Hands each request a clone of `value` (a handle, the intake, the bot door).
+fn with<T: Clone + Send + Sync + 'static>(
+    value: T,
+) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+    warp::any().map(move || value.clone())
+}
+
+/// What the API reaches beyond the shared services.
+#[derive(Clone)]
+pub struct Reach {
+    pub handles: Handles,
+    pub intake: Intake,
+    /// The bot, when it runs in webhook mode (its updates arrive here).
+    pub bot: Option<Arc<BotDoor>>,
 }
 
 /// `GET /metrics`, or nothing when metrics are off.
@@ -72,7 +94,9 @@ pub fn metrics_routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
 }
 
 /// Every route of the API (and `/metrics`, unless it has a listener of its own).
-pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
+pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
+    let pipeline = reach.handles.pipeline.clone();
+    let storage = reach.handles.storage.clone();
     let body_limit = ctx.settings.server.max_body_kb * 1024;
     let get_or_head = || warp::get().or(warp::head()).unify();
 
@@ -80,6 +104,7 @@ pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
     let readyz = warp::path!("readyz")
         .and(warp::get())
         .and(with_ctx(ctx.clone()))
+        .and(with(pipeline.clone()))
         .then(health::readyz);
     let metrics = if ctx.settings.server.metrics_listen.is_empty() {
         metrics_endpoint(ctx.clone())
@@ -92,6 +117,7 @@ pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
         .and(warp::body::content_length_limit(body_limit))
         .and(warp::body::bytes())
         .and(with_ctx(ctx.clone()))
+        .and(with(reach.intake.clone()))
         .then(capture::create);
     let list = warp::path!("items")
         .and(warp::get())
@@ -134,18 +160,19 @@ pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
         .and(warp::body::content_length_limit(body_limit))
         .and(warp::body::bytes())
         .and(with_ctx(ctx.clone()))
+        .and(with(pipeline.clone()))
         .then(videos::transcode);
     let delete = warp::path!("videos" / String)
         .and(warp::delete())
-        .and(with_ctx(ctx.clone()))
+        .and(with(pipeline))
         .then(videos::delete);
     let stats = warp::path!("storage" / "stats")
         .and(warp::get())
-        .and(with_ctx(ctx.clone()))
+        .and(with(storage.clone()))
         .then(storage::stats);
     let cleanup = warp::path!("storage" / "cleanup")
         .and(warp::post())
-        .and(with_ctx(ctx.clone()))
+        .and(with(storage))
         .then(storage::cleanup);
 
     let api = warp::path("api").and(auth::required(ctx.clone())).and(
@@ -175,7 +202,7 @@ pub fn routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
     );
 
     // The webhook authenticates with Telegram's secret header, not with API tokens.
-    let telegram_webhook = telegram::webhook(ctx.clone());
+    let telegram_webhook = telegram::webhook(ctx.clone(), reach.bot);
 
     healthz
         .or(readyz)
@@ -197,7 +224,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: BoxedFilter<(Response,)>,
     ctx: Arc<AppContext>,
-    stop: oneshot::Receiver<()>,
+    stop: CancellationToken,
 ) -> std::io::Result<()> {
     let server = &ctx.settings.server;
     let grace = Duration::from_secs(server.shutdown_grace_secs);
@@ -212,6 +239,7 @@ pub async fn serve(
     // Connection tasks belong to the server: whatever is still open after the grace period
     // (an event stream, a slow download) is closed when this set is dropped.
     let mut connections = JoinSet::new();
+    let stop = stop.cancelled();
     let mut stop = std::pin::pin!(stop);
 
     loop {

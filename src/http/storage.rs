@@ -1,19 +1,13 @@
 //! `GET /api/storage/stats`: bytes and counts by kind, from the StorageActor's accounting.
 //! `POST /api/storage/cleanup`: run the storage sweep now and report what it did.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use serde::Serialize;
 use warp::Reply;
 use warp::reply::Response;
 
-use super::error::{ApiError, respond};
-use crate::actors::storage::StorageMsg;
-use crate::context::AppContext;
+use super::error::respond;
+use crate::actors::StorageHandle;
 use crate::db::items::Tally;
-use crate::domain::ErrorCode;
-use crate::storage::sweep::SweepReport;
 
 #[derive(Serialize)]
 struct TallyJson {
@@ -43,27 +37,22 @@ struct StatsJson {
     renditions: TallyJson,
     thumbnails: TallyJson,
     temp: TallyJson,
-    /// Everything above together.
+    /// Videos, images, renditions and thumbnails: what the vault keeps.
+    stored_bytes: u64,
+    /// Everything above together, temp included.
     total_bytes: u64,
     /// The filesystem holding media_root.
     disk: DiskJson,
 }
 
-pub async fn stats(ctx: Arc<AppContext>) -> Response {
+pub async fn stats(storage: StorageHandle) -> Response {
     respond(
         async {
-            let stats = ctx
-                .storage
-                .call(StorageMsg::Stats, Duration::from_secs(10))
-                .await
-                .map_err(|e| ApiError::unavailable(ErrorCode::Unavailable, e.to_string()))?;
+            let stats = storage.stats().await?;
             let s = stats.stored;
             let body = StatsJson {
-                total_bytes: s.videos.bytes
-                    + s.images.bytes
-                    + s.renditions.bytes
-                    + s.thumbnails.bytes
-                    + stats.temp.bytes,
+                stored_bytes: s.stored_bytes(),
+                total_bytes: stats.total_bytes(),
                 videos: s.videos.into(),
                 images: s.images.into(),
                 renditions: s.renditions.into(),
@@ -80,20 +69,10 @@ pub async fn stats(ctx: Arc<AppContext>) -> Response {
     )
 }
 
-pub async fn cleanup(ctx: Arc<AppContext>) -> Response {
+pub async fn cleanup(storage: StorageHandle) -> Response {
     respond(
         async {
-            // A sweep walks the whole tree; a large library takes a while.
-            let report = ctx
-                .storage
-                .call(
-                    |reply| StorageMsg::Sweep(Some(reply)),
-                    Duration::from_secs(600),
-                )
-                .await
-                .map_err(|e| ApiError::unavailable(ErrorCode::Unavailable, e.to_string()))?
-                .map_err(|e| ApiError::unavailable(ErrorCode::Unavailable, e))?;
-            let report: SweepReport = report;
+            let report = storage.sweep().await?;
             Ok(warp::reply::json(&report).into_response())
         }
         .await,

@@ -15,8 +15,8 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 use super::error::{ApiError, respond};
-use super::{nothing, with_ctx};
-use crate::actors::bot::BotMsg;
+use super::{nothing, with, with_ctx};
+use crate::bot::door::BotDoor;
 use crate::bot::receive::{Received, receive};
 use crate::context::AppContext;
 use crate::domain::ErrorCode;
@@ -25,10 +25,11 @@ use crate::domain::ErrorCode;
 const MAX_UPDATE_BYTES: u64 = 1024 * 1024;
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
-pub fn webhook(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
-    if !ctx.settings.telegram.uses_webhook() {
+/// The webhook route, when the bot runs in webhook mode (`bot` is the app's bot door).
+pub fn webhook(ctx: Arc<AppContext>, bot: Option<Arc<BotDoor>>) -> BoxedFilter<(Response,)> {
+    let Some(bot) = bot.filter(|_| ctx.settings.telegram.uses_webhook()) else {
         return nothing();
-    }
+    };
     let path = ctx.settings.telegram.webhook_path.clone();
     warp::path::full()
         .and_then(move |full: warp::path::FullPath| {
@@ -52,6 +53,7 @@ pub fn webhook(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
         .and(warp::body::content_length_limit(MAX_UPDATE_BYTES))
         .and(warp::body::bytes())
         .and(with_ctx(ctx))
+        .and(with(bot))
         .then(accept)
         .boxed()
 }
@@ -70,7 +72,7 @@ fn check_secret(ctx: &AppContext, presented: Option<&str>) -> Result<(), ApiErro
     }
 }
 
-async fn accept(body: Bytes, ctx: Arc<AppContext>) -> Response {
+async fn accept(body: Bytes, ctx: Arc<AppContext>, bot: Arc<BotDoor>) -> Response {
     respond(
         async {
             let update: teloxide::types::Update = serde_json::from_slice(&body).map_err(|e| {
@@ -82,12 +84,8 @@ async fn accept(body: Bytes, ctx: Arc<AppContext>) -> Response {
             })?;
             match received {
                 // If the bot is restarting, it handles what is stored when it is back.
-                Received::Stored => {
-                    let _ = ctx.bot.send(BotMsg::Stored);
-                }
-                Received::Refuse { chat, user } => {
-                    let _ = ctx.bot.send(BotMsg::Refuse { chat, user });
-                }
+                Received::Stored => bot.stored(),
+                Received::Refuse { chat, user } => bot.refuse(chat, user),
                 Received::Duplicate | Received::Ignored(_) => {}
             }
             Ok(warp::reply::json(&serde_json::json!({"ok": true})).into_response())

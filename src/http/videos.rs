@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -16,7 +15,7 @@ use super::dto::{MetadataJson, RenditionJson};
 use super::error::{ApiError, respond};
 use super::file_response::{Presentation, serve};
 use super::items::load;
-use crate::actors::pipeline::PipelineMsg;
+use crate::actors::PipelineHandle;
 use crate::context::AppContext;
 use crate::db::items::Item;
 use crate::db::renditions::{self, TranscodeRequest};
@@ -201,7 +200,12 @@ struct TranscodeBody {
 }
 
 /// `POST /api/videos/{id}/transcode {"quality": "480p"}`.
-pub async fn transcode(id: String, body: Bytes, ctx: Arc<AppContext>) -> Response {
+pub async fn transcode(
+    id: String,
+    body: Bytes,
+    ctx: Arc<AppContext>,
+    pipeline: PipelineHandle,
+) -> Response {
     respond(
         async {
             let body: TranscodeBody = serde_json::from_slice(&body)
@@ -213,15 +217,7 @@ pub async fn transcode(id: String, body: Bytes, ctx: Arc<AppContext>) -> Respons
             }
             let media = item.media.as_ref().ok_or_else(|| ApiError::internal("completed item without media facts"))?;
             quality.frame_for(media.width, media.height).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WouldUpscale, e.to_string()))?;
-            let request = ctx
-                .pipeline
-                .call(|reply| PipelineMsg::Transcode { item: item.id, quality, reply }, Duration::from_secs(30))
-                .await
-                .map_err(|e| ApiError::unavailable(ErrorCode::Unavailable, e.to_string()))?
-                .map_err(|e| match e.code {
-                    ErrorCode::NotFound => ApiError::not_found(e.message),
-                    code => ApiError::unavailable(code, e.message),
-                })?;
+            let request = pipeline.transcode(item.id, quality).await?;
             let (status, body) = match request {
                 TranscodeRequest::Existing(rendition) => (
                     StatusCode::OK,
@@ -239,20 +235,12 @@ pub async fn transcode(id: String, body: Bytes, ctx: Arc<AppContext>) -> Respons
 }
 
 /// `DELETE /api/videos/{id}` (a video or an image): 204, then 404 for ever after.
-pub async fn delete(id: String, ctx: Arc<AppContext>) -> Response {
+pub async fn delete(id: String, pipeline: PipelineHandle) -> Response {
     respond(
         async {
             let item = ItemId::parse(&id)
                 .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))?;
-            let deleted = ctx
-                .pipeline
-                .call(
-                    |reply| PipelineMsg::Delete { item, reply },
-                    Duration::from_secs(90),
-                )
-                .await
-                .map_err(|e| ApiError::unavailable(ErrorCode::Unavailable, e.to_string()))?
-                .map_err(|e| ApiError::unavailable(e.code, e.message))?;
+            let deleted = pipeline.delete(item).await?;
             if !deleted {
                 return Err(ApiError::not_found(format!("no item {item}")));
             }

@@ -272,7 +272,7 @@ async fn fetch(
     .await;
     if let Err(error) = result {
         drop(file);
-        if error.is_retryable() && received > 0 {
+        if error.is_transient() && received > 0 {
             // Keep what arrived for the next attempt to resume.
             let _ = tokio::fs::rename(&partial, &req.resume_slot).await;
         }

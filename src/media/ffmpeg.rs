@@ -158,7 +158,6 @@ pub async fn run(ffmpeg: &Path, args: Vec<String>, timeout: Duration) -> Result<
 
 fn ffmpeg_error(e: ToolError) -> JobError {
     match e {
-        ToolError::Timeout { .. } => JobError::new(ErrorCode::Timeout, e.to_string()),
         ToolError::Failed { ref stderr, .. } if stderr.contains("No space left on device") => {
             JobError::new(ErrorCode::DiskFull, "media_root is full")
         }
@@ -174,7 +173,7 @@ fn ffmpeg_error(e: ToolError) -> JobError {
             ErrorCode::ProcessingFailed,
             format!("ffmpeg failed: {}", last_line(stderr)),
         ),
-        other => JobError::new(ErrorCode::ProcessingFailed, other.to_string()),
+        other => other.into(),
     }
 }
 

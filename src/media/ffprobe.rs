@@ -302,8 +302,7 @@ pub(crate) async fn run_json(
                 "not a readable {what}: {}",
                 first_line(&stderr).unwrap_or("ffprobe refused the file")
             )),
-            ToolError::Timeout { .. } => JobError::new(ErrorCode::Timeout, e.to_string()),
-            other => JobError::new(ErrorCode::ProcessingFailed, other.to_string()),
+            other => other.into(),
         })
 }
 

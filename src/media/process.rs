@@ -15,6 +15,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 
+use crate::domain::{ErrorCode, JobError};
+
 /// How long a group gets between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
@@ -54,6 +56,25 @@ pub enum ToolError {
         program: String,
         source: std::io::Error,
     },
+}
+
+impl ToolError {
+    /// The stable code of this failure as a job error. A caller that reads the tool's
+    /// stderr (ffmpeg's "Invalid data found", ffprobe's refusal) may know better for `Failed`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Timeout { .. } => ErrorCode::Timeout,
+            Self::Spawn { .. } | Self::Failed { .. } | Self::Io { .. } => {
+                ErrorCode::ProcessingFailed
+            }
+        }
+    }
+}
+
+impl From<ToolError> for JobError {
+    fn from(error: ToolError) -> Self {
+        JobError::new(error.code(), error.to_string())
+    }
 }
 
 /// What a finished tool printed.
@@ -337,6 +358,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ToolError::Timeout { .. }), "{err}");
+        assert_eq!(JobError::from(err).code, ErrorCode::Timeout);
         let grandchild: i32 = std::fs::read_to_string(&pidfile)
             .unwrap()
             .trim()

@@ -931,7 +931,7 @@ mod tests {
             ErrorCode::UnsupportedUrl,
             ErrorCode::LiveNotSupported,
         ] {
-            assert!(!code.is_retryable(), "{code}");
+            assert!(!code.is_transient(), "{code}");
         }
         for code in [
             ErrorCode::RateLimited,
@@ -939,7 +939,7 @@ mod tests {
             ErrorCode::Timeout,
             ErrorCode::NetworkError,
         ] {
-            assert!(code.is_retryable(), "{code}");
+            assert!(code.is_transient(), "{code}");
         }
     }
 

@@ -3,15 +3,17 @@
 //! Never the process-global default registry: two apps in one test process keep separate
 //! counts. Names follow the Prometheus conventions (base units, `_total` on counters), and
 //! every label value comes from a closed set in this crate (platform, stage, outcome, error
-//! code, route template), never from a URL, an id or a user. The MetricsActor turns events
-//! into updates; only the HTTP hot path updates its counters in place (see `http.rs`).
+//! code, route template), never from a URL, an id or a user. Events are recorded in place
+//! (`Metrics::record`); the MetricsActor only refreshes the state gauges on a timer.
 
+mod events;
 mod families;
 pub mod http;
 mod labels;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
+pub use events::Event;
 pub use families::{
     BREAKER_STATES, Families, NO_PLATFORM, QUEUE_STATES, STORAGE_KINDS, queue_series,
 };
@@ -21,8 +23,6 @@ pub use labels::{
     CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage, RescanReason,
     WatchOutcome,
 };
-
-use crate::domain::{ErrorCode, JobKind};
 
 /// The app's registry and the metric families in it.
 pub struct Metrics {
@@ -58,6 +58,11 @@ impl Metrics {
         self.enabled
     }
 
+    /// Counts `event` on the registry, in place: no mailbox, so nothing is lost to a restart.
+    pub fn record(&self, event: &Event) {
+        events::record(&self.families, event);
+    }
+
     /// The counter of media bytes sent, when metrics are on.
     pub fn streamed_counter(&self) -> Option<prometheus::IntCounter> {
         self.enabled.then(|| self.http.streamed_counter())
@@ -69,26 +74,6 @@ impl Metrics {
         // Encoding into memory cannot fail for the families this crate builds.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
-    }
-
-    /// Names of every family in the registry (those with no series yet included).
-    pub fn family_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .registry
-            .gather()
-            .into_iter()
-            .map(|family| family.name().to_string())
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Attempts of `kind` that ended with `outcome` (and `code`, for failures).
-    pub fn job_attempts(&self, kind: JobKind, outcome: JobOutcome, code: Option<ErrorCode>) -> u64 {
-        self.families
-            .jobs
-            .with_label_values(&[kind.as_str(), outcome.as_str(), labels::code(code)])
-            .get()
     }
 
     pub fn actor_restarts(&self, actor: &str) -> u64 {

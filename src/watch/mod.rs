@@ -1,5 +1,5 @@
-//! The watch folder's decisions and file handling, apart from the actor that drives them
-//! (`actors/watch_folder.rs`).
+//! The watch folder: `door::WatchDoor` runs `folder::WatchFolder` (the loop: settle, take,
+//! rescan) with `watcher` (notify) feeding it; `take` handles one settled file.
 //!
 //! - `names`: which entries are ignored, and which are link files (by extension) rather than
 //!   media (recognised by content);
@@ -9,7 +9,11 @@
 //!   FIFOs, their identity (the import key), and moving taken files to `processed/` or
 //!   `failed/` with a note.
 
+pub mod door;
+pub mod folder;
 pub mod inbox;
 pub mod links;
 pub mod names;
 pub mod settle;
+mod take;
+pub mod watcher;

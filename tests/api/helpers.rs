@@ -211,6 +211,10 @@ impl TestApp {
         self.app.as_ref().expect("app running").context()
     }
 
+    pub fn intake(&self) -> &prsnl::intake::Intake {
+        self.app.as_ref().expect("app running").intake()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

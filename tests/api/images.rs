@@ -16,9 +16,9 @@ use crate::helpers::{TestApp, on_both_backends, spawn_app, spawn_app_with, wait_
 async fn import_image(app: &TestApp, bytes: &[u8], name: &str) -> (String, PathBuf) {
     let upload = app.ctx().media.uploads_dir().join(name);
     std::fs::write(&upload, bytes).unwrap();
-    let record = prsnl::intake::import_file(
-        app.ctx(),
-        NewImport {
+    let record = app
+        .intake()
+        .import_file(NewImport {
             key: format!("test:{name}"),
             kind: ItemKind::Image,
             source: Source::Telegram,
@@ -30,10 +30,9 @@ async fn import_image(app: &TestApp, bytes: &[u8], name: &str) -> (String, PathB
                 owned: true,
             },
             max_attempts: 3,
-        },
-    )
-    .await
-    .expect("the import is recorded");
+        })
+        .await
+        .expect("the import is recorded");
     assert!(record.created);
     assert_eq!(record.item.kind, ItemKind::Image);
     (record.item.id.to_string(), upload)
@@ -125,6 +124,9 @@ on_both_backends! {
         assert_eq!(stats["images"]["files"], 1, "{stats}");
         assert_eq!(stats["images"]["bytes"].as_u64(), Some(photo.len() as u64));
         assert_eq!((stats["videos"]["files"].as_u64(), stats["thumbnails"]["files"].as_u64()), (Some(0), Some(3)));
+        // The stored total counts images (the bot's /stats shows the same total).
+        let thumbs = stats["thumbnails"]["bytes"].as_u64().unwrap();
+        assert_eq!(stats["stored_bytes"].as_u64(), Some(photo.len() as u64 + thumbs), "{stats}");
 
         // A sweep keeps the referenced image and quarantines an unknown one.
         let stray = expected_path("images", created, "stray.jpg");
@@ -186,9 +188,9 @@ async fn the_watch_folder_still_imports_videos_as_videos() {
     let video = app.fixtures.path("h264_aac_faststart.mp4");
     let mine = app.ctx().media.path().join("../mine.mp4");
     std::fs::copy(&video, &mine).unwrap();
-    let record = prsnl::intake::import_file(
-        app.ctx(),
-        NewImport {
+    let record = app
+        .intake()
+        .import_file(NewImport {
             key: "test:mine".into(),
             kind: ItemKind::Video,
             source: Source::Watch,
@@ -200,10 +202,9 @@ async fn the_watch_folder_still_imports_videos_as_videos() {
                 owned: false,
             },
             max_attempts: 3,
-        },
-    )
-    .await
-    .unwrap();
+        })
+        .await
+        .unwrap();
     let item = app.wait_terminal(&record.item.id.to_string()).await;
     assert_eq!(
         (item["status"].as_str(), item["kind"].as_str()),

@@ -137,6 +137,7 @@ on_both_backends! {
         assert_eq!((now["videos"]["files"].as_u64(), now["videos"]["bytes"].as_u64()), (Some(1), Some(video_bytes)), "{now}");
         assert_eq!((now["thumbnails"]["files"].as_u64(), now["thumbnails"]["bytes"].as_u64()), (Some(3), Some(thumb_bytes)), "{now}");
         assert_eq!(now["renditions"]["files"], 0);
+        assert_eq!(now["stored_bytes"].as_u64(), Some(video_bytes + thumb_bytes), "{now}");
         assert_eq!(now["total_bytes"].as_u64().unwrap(), video_bytes + thumb_bytes + now["temp"]["bytes"].as_u64().unwrap());
     }
 }

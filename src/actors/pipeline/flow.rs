@@ -14,7 +14,6 @@ use super::in_flight::Running;
 use super::{LostWork, PipelineChild, PipelineMsg, PipelineState};
 use crate::actors::download_supervisor::DownloadSupMsg;
 use crate::actors::downloader::DownloadTicket;
-use crate::actors::metrics::{JobOutcome, MetricsMsg};
 use crate::actors::processing_pool::PoolMsg;
 use crate::actors::processing_worker::{ProcessTicket, Processed, Work};
 use crate::actors::storage::{CommitFile, FileKind, StorageMsg};
@@ -30,6 +29,7 @@ use crate::domain::{
     CaptureUrl, ErrorCode, ItemKind, ItemStatus, JobError, JobKind, Platform, Progress, Stage,
 };
 use crate::media::ytdlp::Downloaded;
+use crate::metrics::{Event, JobOutcome};
 
 /// A source that sends much less than it announced is throttling us (or serving a fallback);
 /// the item is kept, with a warning a person can act on.
@@ -407,7 +407,6 @@ impl PipelineState {
         running.processed = Some(processed);
         self.progress(lease, Progress::stage(Stage::Finalize)).await;
         if self
-            .ctx
             .storage
             .send(StorageMsg::Commit {
                 lease: lease.clone(),
@@ -432,7 +431,7 @@ impl PipelineState {
                     .into_iter()
                     .collect::<Vec<_>>();
                 if !warnings.is_empty() {
-                    self.ctx.observe(MetricsMsg::DownloadThrottled {
+                    self.ctx.observe(Event::DownloadThrottled {
                         platform: running.platform,
                     });
                 }
@@ -513,7 +512,7 @@ impl PipelineState {
                         },
                     );
                 }
-                self.ctx.observe(MetricsMsg::JobFinished {
+                self.ctx.observe(Event::JobFinished {
                     kind: running.job.kind,
                     quality: running.quality,
                     outcome: JobOutcome::Completed,
@@ -607,7 +606,7 @@ impl PipelineState {
                         },
                     );
                 }
-                self.ctx.observe(MetricsMsg::JobFinished {
+                self.ctx.observe(Event::JobFinished {
                     kind: subject.kind,
                     quality: running.quality,
                     outcome,
@@ -674,7 +673,7 @@ impl PipelineState {
                         error: Some(error.clone()),
                     },
                 );
-                self.ctx.observe(MetricsMsg::JobFinished {
+                self.ctx.observe(Event::JobFinished {
                     kind: subject.kind,
                     quality: None,
                     outcome: JobOutcome::Postponed,
@@ -737,7 +736,6 @@ impl PipelineState {
 
     pub(super) fn finished(&mut self, myself: &ActorRef<PipelineMsg>, work_dir: PathBuf) {
         if self
-            .ctx
             .storage
             .send(StorageMsg::DiscardWorkDir(work_dir.clone()))
             .is_err()

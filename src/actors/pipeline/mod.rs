@@ -12,8 +12,11 @@
 
 mod content;
 mod flow;
+mod handle;
 mod in_flight;
 mod requests;
+
+pub use handle::PipelineHandle;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,10 +28,11 @@ use tokio_util::task::AbortOnDropHandle;
 use self::content::ContentClaims;
 use self::in_flight::{Capacity, InFlight};
 use super::download_supervisor::DownloadSupervisor;
-use super::metrics::{JobOutcome, MetricsMsg};
 use super::processing_pool::ProcessingPool;
 use super::processing_worker::Processed;
+use super::storage::StorageHandle;
 use super::supervision::{Children, RestartPolicy, follow};
+use super::{Env, Handles};
 use crate::clock;
 use crate::context::AppContext;
 use crate::db::imports::{ImportRecord, NewImport};
@@ -38,6 +42,7 @@ use crate::db::renditions::TranscodeRequest;
 use crate::domain::breaker::Breaker;
 use crate::domain::{ErrorCode, ItemId, JobError, Platform, Progress, Quality, Stage};
 use crate::media::ytdlp::Downloaded;
+use crate::metrics::{Event, JobOutcome};
 
 #[derive(Debug)]
 pub enum PipelineMsg {
@@ -126,6 +131,9 @@ impl PipelineChild {
 
 pub struct PipelineState {
     ctx: Arc<AppContext>,
+    handles: Handles,
+    /// The StorageActor, for commits, discards and deletes.
+    storage: StorageHandle,
     in_flight: InFlight,
     /// Content being committed, and identical videos waiting for it.
     content: ContentClaims<Processed>,
@@ -145,12 +153,12 @@ pub struct PipelineActor;
 impl Actor for PipelineActor {
     type Msg = PipelineMsg;
     type State = PipelineState;
-    type Arguments = Arc<AppContext>;
+    type Arguments = Env;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let recovered = jobs::recover_owned(&ctx.db, &ctx.lease_owner, clock::now_ms()).await?;
         if !recovered.requeued.is_empty() || !recovered.failed.is_empty() {
@@ -175,6 +183,8 @@ impl Actor for PipelineActor {
         let breakers = load_breakers(&ctx).await?;
         let mut state = PipelineState {
             ctx: Arc::clone(&ctx),
+            storage: handles.storage.clone(),
+            handles: handles.clone(),
             in_flight: InFlight::default(),
             content: ContentClaims::default(),
             breakers,
@@ -189,7 +199,7 @@ impl Actor for PipelineActor {
         for child in [PipelineChild::Downloads, PipelineChild::Processing] {
             spawn_child(&myself, &mut state, child).await?;
         }
-        ctx.pipeline.set(myself.clone());
+        handles.pipeline.slot().set(myself.clone());
         myself.send_message(PipelineMsg::Wake)?;
         Ok(state)
     }
@@ -335,7 +345,7 @@ impl Actor for PipelineActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.stopping = true;
-        state.ctx.pipeline.clear();
+        state.handles.pipeline.slot().clear();
         // Children first: stopping them kills their tasks and tool processes.
         state.children.stop_all(Duration::from_secs(10)).await;
         // What is still running was interrupted by the shutdown, not by its own fault: it goes
@@ -343,7 +353,7 @@ impl Actor for PipelineActor {
         let now = clock::now_ms();
         for running in state.in_flight.drain() {
             match jobs::release(&state.ctx.db, running.lease(), running.subject(), now).await {
-                Ok(true) => state.ctx.observe(MetricsMsg::JobFinished {
+                Ok(true) => state.ctx.observe(Event::JobFinished {
                     kind: running.job.kind,
                     quality: running.quality,
                     outcome: JobOutcome::Released,
@@ -388,16 +398,19 @@ async fn spawn_child(
     state: &mut PipelineState,
     child: PipelineChild,
 ) -> Result<(), ActorProcessingErr> {
-    let ctx = Arc::clone(&state.ctx);
+    let env = Env {
+        ctx: Arc::clone(&state.ctx),
+        handles: state.handles.clone(),
+    };
     let cell = match child {
         PipelineChild::Downloads => {
-            Actor::spawn_linked(None, DownloadSupervisor, ctx, myself.get_cell())
+            Actor::spawn_linked(None, DownloadSupervisor, env, myself.get_cell())
                 .await?
                 .0
                 .get_cell()
         }
         PipelineChild::Processing => {
-            Actor::spawn_linked(None, ProcessingPool, ctx, myself.get_cell())
+            Actor::spawn_linked(None, ProcessingPool, env, myself.get_cell())
                 .await?
                 .0
                 .get_cell()

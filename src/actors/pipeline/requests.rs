@@ -4,7 +4,6 @@
 use ractor::ActorRef;
 
 use super::{PipelineMsg, PipelineState};
-use crate::actors::metrics::{JobOutcome, MetricsMsg};
 use crate::actors::storage::{FileKind, StorageMsg};
 use crate::clock;
 use crate::context::ItemChange;
@@ -14,6 +13,7 @@ use crate::db::items::{self, CaptureRecord, NewCapture};
 use crate::db::jobs;
 use crate::db::renditions::{self, TranscodeRequest};
 use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, JobError, Quality, Stage};
+use crate::metrics::{Event, JobOutcome};
 
 impl PipelineState {
     fn refuse_while_stopping(&self) -> Result<(), JobError> {
@@ -84,12 +84,11 @@ impl PipelineState {
         if running.stage == Stage::Finalize {
             // No tool runs in a commit; its leftovers are for Storage to clear.
             let _ = self
-                .ctx
                 .storage
                 .send(StorageMsg::DiscardWorkDir(running.work_dir.clone()));
         }
         tracing::info!(job = %lease.job, item = %lease.item, "{why}");
-        self.ctx.observe(MetricsMsg::JobFinished {
+        self.ctx.observe(Event::JobFinished {
             kind: running.job.kind,
             quality: running.quality,
             outcome: JobOutcome::Cancelled,
@@ -193,7 +192,6 @@ impl PipelineState {
         // holding up the Pipeline (Storage may be busy committing). If Storage is down they
         // stay behind as orphans for the sweep.
         if self
-            .ctx
             .storage
             .send(StorageMsg::DeleteFiles { files })
             .is_err()

@@ -1,24 +1,18 @@
-//! BotActor: the Telegram door (see `bot` for what it does and why it is built this way).
-//!
-//! The actor owns three tasks: the receiver (long polling; in webhook mode the HTTP route
-//! receives and this task only registers the webhook), the handler of stored updates, and the
-//! reply tracker. A task that panics or ends takes the actor down with it, and the root
-//! supervisor restarts the actor, which starts again from the database: updates stored but not
-//! handled are handled, polling resumes after the last stored update, replies keep following.
+//! The bot's long-running tasks: the receiver (long polling; in webhook mode the HTTP route
+//! receives and this only registers the webhook), the handler of stored updates, and the
+//! reply tracker. None of them ends while the bot runs: `BotDoor` runs them until the door is
+//! stopped, and a task that ends or panics takes the door down, which restarts it from the
+//! database (updates stored but not handled are handled, polling resumes after the last
+//! stored update, replies keep following).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::Notify;
-use tokio_util::task::AbortOnDropHandle;
 
-use crate::bot::BotCore;
-use crate::bot::handle;
-use crate::bot::receive::{Received, receive};
-use crate::bot::tracker;
+use super::receive::{Received, receive};
+use super::{BotCore, handle, tracker};
 use crate::clock;
-use crate::context::AppContext;
 use crate::db::telegram;
 use crate::faults::FaultPoint;
 
@@ -29,129 +23,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Handled updates are kept this long (Telegram never redelivers a confirmed one).
 const KEEP_HANDLED: Duration = Duration::from_secs(24 * 3600);
 
-#[derive(Debug)]
-pub enum BotMsg {
-    /// An update was stored (by the webhook route): handle it.
-    Stored,
-    /// A stranger wrote in private (seen by the webhook route): refuse politely.
-    Refuse { chat: i64, user: u64 },
-    /// One of the actor's tasks ended; the actor fails so that it is restarted.
-    TaskEnded { task: &'static str, reason: String },
-}
-
-pub struct BotState {
-    core: Arc<BotCore>,
-    wake: Arc<Notify>,
-    _tasks: Vec<AbortOnDropHandle<()>>,
-}
-
-pub struct BotActor;
-
-impl Actor for BotActor {
-    type Msg = BotMsg;
-    type State = BotState;
-    type Arguments = Arc<AppContext>;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        let settings = &ctx.settings.telegram;
-        if settings.allowed_users.is_empty() {
-            tracing::warn!(
-                "telegram.allowed_users is empty: the bot answers nobody (add your numeric user id)"
-            );
-        }
-        let core = Arc::new(BotCore::new(Arc::clone(&ctx))?);
-        let wake = Arc::new(Notify::new());
-        // Nothing here may wait on Telegram: it being unreachable must not stop the service.
-        let tasks = vec![
-            if settings.uses_webhook() {
-                supervised(
-                    &myself,
-                    "webhook registration",
-                    register_webhook(Arc::clone(&core)),
-                )
-            } else {
-                supervised(
-                    &myself,
-                    "receiver",
-                    poll(Arc::clone(&core), Arc::clone(&wake)),
-                )
-            },
-            supervised(
-                &myself,
-                "handler",
-                handle_stored(Arc::clone(&core), Arc::clone(&wake)),
-            ),
-            supervised(&myself, "tracker", track(Arc::clone(&core))),
-        ];
-        ctx.bot.set(myself.clone());
-        tracing::info!(
-            mode = if settings.uses_webhook() {
-                "webhook"
-            } else {
-                "polling"
-            },
-            allowed_users = settings.allowed_users.len(),
-            "Telegram bot started"
-        );
-        Ok(BotState {
-            core,
-            wake,
-            _tasks: tasks,
-        })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            BotMsg::Stored => state.wake.notify_one(),
-            BotMsg::Refuse { chat, user } => {
-                let core = Arc::clone(&state.core);
-                tokio::spawn(async move { core.refuse(chat, user).await });
-            }
-            BotMsg::TaskEnded { task, reason } => {
-                return Err(format!("the bot's {task} task ended: {reason}").into());
-            }
-        }
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        state.core.ctx.bot.clear();
-        Ok(())
-    }
-}
-
-/// Spawns `task`; if it ever ends (a panic included), the actor hears of it.
-fn supervised(
-    myself: &ActorRef<BotMsg>,
-    name: &'static str,
-    task: impl std::future::Future<Output = ()> + Send + 'static,
-) -> AbortOnDropHandle<()> {
-    let inner = tokio::spawn(task);
-    let actor = myself.clone();
-    AbortOnDropHandle::new(tokio::spawn(async move {
-        let mut inner = AbortOnDropHandle::new(inner);
-        let reason = match (&mut inner).await {
-            Ok(()) => "it returned".to_string(),
-            Err(e) if e.is_panic() => "it panicked".to_string(),
-            Err(e) => e.to_string(),
-        };
-        let _ = actor.send_message(BotMsg::TaskEnded { task: name, reason });
-    }))
-}
-
 /// Exponential backoff for passing failures: 1 s, 2 s, 4 s … up to `MAX_BACKOFF`.
 fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.min(16)).min(MAX_BACKOFF)
@@ -160,7 +31,7 @@ fn backoff(failures: u32) -> Duration {
 /// Long polling. An update's offset is confirmed (by asking for the next ones) only after it
 /// was stored, refused or deliberately ignored; if storing fails, the same updates are asked
 /// for again.
-async fn poll(core: Arc<BotCore>, wake: Arc<Notify>) {
+pub async fn poll(core: Arc<BotCore>, wake: Arc<Notify>) {
     let ctx = &core.ctx;
     let timeout = u32::try_from(ctx.settings.telegram.poll_timeout_secs).unwrap_or(25);
     let mut failures = 0;
@@ -221,7 +92,7 @@ async fn poll(core: Arc<BotCore>, wake: Arc<Notify>) {
 }
 
 /// Webhook mode: tell Telegram where to post (when `telegram.webhook_url` is set), then rest.
-async fn register_webhook(core: Arc<BotCore>) {
+pub async fn register_webhook(core: Arc<BotCore>) {
     let settings = &core.ctx.settings.telegram;
     if !settings.webhook_url.is_empty() {
         let mut failures = 0;
@@ -240,7 +111,7 @@ async fn register_webhook(core: Arc<BotCore>) {
 }
 
 /// Handles stored updates in order, each until it is done or given up.
-async fn handle_stored(core: Arc<BotCore>, wake: Arc<Notify>) {
+pub async fn handle_stored(core: Arc<BotCore>, wake: Arc<Notify>) {
     let db = &core.ctx.db;
     let mut last_prune = None::<tokio::time::Instant>;
     loop {
@@ -320,7 +191,7 @@ fn chat_of(update: &teloxide::types::Update) -> Option<i64> {
     }
 }
 
-async fn track(core: Arc<BotCore>) {
+pub async fn track(core: Arc<BotCore>) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -10,15 +10,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod handle;
+
+pub use handle::StorageHandle;
+
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::metrics::{CleanupOperation, CleanupStatus, MetricsMsg};
-use super::pipeline::PipelineMsg;
+use super::Env;
+use super::pipeline::{PipelineHandle, PipelineMsg};
 use crate::context::AppContext;
 use crate::db::items::{self, StoredUsage, Tally};
 use crate::db::jobs::Lease;
 use crate::domain::{ErrorCode, JobError};
+use crate::metrics::{CleanupOperation, CleanupStatus, Event};
 use crate::storage;
 use crate::storage::sweep::{self, InUse, SweepReport, SweepRules};
 
@@ -50,6 +55,13 @@ pub struct StorageStats {
     pub disk_free_bytes: u64,
 }
 
+impl StorageStats {
+    /// What is stored plus the work in progress under temp/.
+    pub fn total_bytes(&self) -> u64 {
+        self.stored.stored_bytes() + self.temp.bytes
+    }
+}
+
 #[derive(Debug)]
 pub enum StorageMsg {
     /// Move files into the tree; the Pipeline hears back through `PipelineMsg::Committed`.
@@ -72,6 +84,8 @@ pub enum StorageMsg {
 
 pub struct StorageState {
     ctx: Arc<AppContext>,
+    pipeline: PipelineHandle,
+    handle: StorageHandle,
     stored: StoredUsage,
     temp: Tally,
     _ticker: AbortOnDropHandle<()>,
@@ -94,12 +108,12 @@ pub struct StorageActor;
 impl Actor for StorageActor {
     type Msg = StorageMsg;
     type State = StorageState;
-    type Arguments = Arc<AppContext>;
+    type Arguments = Env;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        ctx: Self::Arguments,
+        Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let stored = items::stored_usage(&ctx.db).await?;
         let temp = measure(ctx.media.processing_dir()).await;
@@ -112,9 +126,11 @@ impl Actor for StorageActor {
                 myself.send_interval(Duration::from_secs(every), || StorageMsg::Sweep(None)),
             )
         });
-        ctx.storage.set(myself);
+        handles.storage.slot().set(myself);
         Ok(StorageState {
             ctx,
+            pipeline: handles.pipeline,
+            handle: handles.storage,
             stored,
             temp,
             _ticker: AbortOnDropHandle::new(ticker),
@@ -162,7 +178,6 @@ impl Actor for StorageActor {
                     }
                 }
                 if state
-                    .ctx
                     .pipeline
                     .send(PipelineMsg::Committed {
                         lease,
@@ -186,7 +201,7 @@ impl Actor for StorageActor {
                     }
                     Err(_) => CleanupStatus::Failed,
                 };
-                state.ctx.observe(MetricsMsg::Cleanup {
+                state.ctx.observe(Event::Cleanup {
                     operation: CleanupOperation::Temp,
                     status,
                     count: 1,
@@ -262,7 +277,7 @@ impl Actor for StorageActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.ctx.storage.clear();
+        state.handle.slot().clear();
         Ok(())
     }
 }
@@ -325,7 +340,7 @@ async fn run_sweep(ctx: &AppContext) -> Result<SweepReport, String> {
             (CleanupStatus::Failed, count.failed),
         ] {
             if n > 0 {
-                ctx.observe(MetricsMsg::Cleanup {
+                ctx.observe(Event::Cleanup {
                     operation,
                     status,
                     count: n,
