@@ -183,7 +183,7 @@ impl App {
         // Work dirs of an earlier boot are garbage, except those of jobs another live
         // instance is running (instances sharing a PostgreSQL queue may share media_root).
         let keep: HashSet<String> =
-            db::jobs::running_elsewhere(&database, &lease_owner, clock::now_ms())
+            db::jobs::running_elsewhere(&database, &lease_owner, clock::now())
                 .await?
                 .into_iter()
                 .collect();

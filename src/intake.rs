@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::actors::PipelineHandle;
 use crate::context::AppContext;
 use crate::db::imports::{ImportRecord, NewImport};
-use crate::db::items::{CaptureOutcome, CaptureRecord, NewCapture};
+use crate::db::record::{CaptureOutcome, CaptureRecord, NewCapture};
 use crate::domain::platform;
 use crate::domain::{CaptureUrl, ErrorCode, JobError, Source};
 use crate::metrics::{self, Event};

@@ -13,6 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use super::Env;
 use super::downloader::{DownloadTicket, Downloader, DownloaderArgs, DownloaderMsg};
 use super::pipeline::{LostWork, PipelineHandle, PipelineMsg};
+use super::storage::StorageHandle;
 use super::supervision::{Children, RestartPolicy, follow};
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
@@ -31,6 +32,7 @@ pub enum DownloadSupMsg {
 pub struct DownloadSupState {
     ctx: Arc<AppContext>,
     pipeline: PipelineHandle,
+    storage: StorageHandle,
     guard: Arc<EgressGuard>,
     children: Children<Platform>,
     /// The attempts each platform's current downloader holds.
@@ -49,6 +51,7 @@ impl DownloadSupervisor {
         let args = DownloaderArgs {
             ctx: Arc::clone(&state.ctx),
             pipeline: state.pipeline.clone(),
+            storage: state.storage.clone(),
             platform,
             guard: Arc::clone(&state.guard),
             supervisor: myself.clone(),
@@ -73,6 +76,7 @@ impl Actor for DownloadSupervisor {
         let mut state = DownloadSupState {
             ctx,
             pipeline: handles.pipeline,
+            storage: handles.storage,
             guard,
             children: Children::new(RestartPolicy::DEFAULT),
             held: HashMap::new(),

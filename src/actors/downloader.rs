@@ -16,11 +16,11 @@ use futures_util::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
-use tokio_util::task::AbortOnDropHandle;
-use tracing::Instrument;
 
+use super::attempt::AttemptTask;
 use super::download_supervisor::DownloadSupMsg;
 use super::pipeline::{PipelineHandle, PipelineMsg};
+use super::storage::StorageHandle;
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
 use crate::domain::{CaptureUrl, ErrorCode, JobError, JobId, Platform};
@@ -52,15 +52,10 @@ pub enum DownloaderMsg {
 pub struct DownloaderArgs {
     pub ctx: Arc<AppContext>,
     pub pipeline: PipelineHandle,
+    pub storage: StorageHandle,
     pub platform: Platform,
     pub guard: Arc<EgressGuard>,
     pub supervisor: ActorRef<DownloadSupMsg>,
-}
-
-struct RunningDownload {
-    lease: Lease,
-    work_dir: PathBuf,
-    _task: AbortOnDropHandle<()>,
 }
 
 pub struct DownloaderState {
@@ -69,7 +64,7 @@ pub struct DownloaderState {
     limiter: Arc<DefaultDirectRateLimiter>,
     /// The earliest start of the next download (the jittered pause after the last one).
     next_start: Instant,
-    running: HashMap<JobId, RunningDownload>,
+    running: HashMap<JobId, AttemptTask>,
     waiting: VecDeque<DownloadTicket>,
 }
 
@@ -133,19 +128,7 @@ impl Actor for Downloader {
                     state.release(ticket.lease);
                 }
                 if let Some(cancelled) = state.running.remove(&job) {
-                    // Dropping the task kills yt-dlp's group; then its files can go.
-                    let RunningDownload {
-                        lease,
-                        work_dir,
-                        _task,
-                    } = cancelled;
-                    drop(_task);
-                    tokio::spawn(async move {
-                        let _ = tokio::task::spawn_blocking(move || {
-                            crate::storage::remove_work_dir(&work_dir)
-                        })
-                        .await;
-                    });
+                    let lease = cancelled.cancel(&state.args.storage);
                     state.release(lease);
                 }
             }
@@ -154,7 +137,7 @@ impl Actor for Downloader {
                 if state
                     .running
                     .get(&lease.job)
-                    .is_some_and(|r| r.lease == lease)
+                    .is_some_and(|r| *r.lease() == lease)
                 {
                     state.running.remove(&lease.job);
                     state.release(lease);
@@ -169,27 +152,18 @@ impl Actor for Downloader {
             let pause = pause_between(state.policy.pause_min_ms, state.policy.pause_max_ms);
             state.next_start = start_at + pause;
             let (lease, work_dir) = (ticket.lease.clone(), ticket.work_dir.clone());
-            let span = super::job_span(&ticket.lease);
-            let task = tokio::spawn(
-                run_download(
-                    ticket,
-                    start_at,
-                    Arc::clone(&state.limiter),
-                    Arc::clone(&state.args.ctx),
-                    state.args.pipeline.clone(),
-                    Arc::clone(&state.args.guard),
-                    myself.clone(),
-                )
-                .instrument(span),
+            let work = run_download(
+                ticket,
+                start_at,
+                Arc::clone(&state.limiter),
+                Arc::clone(&state.args.ctx),
+                state.args.pipeline.clone(),
+                Arc::clone(&state.args.guard),
+                myself.clone(),
             );
-            state.running.insert(
-                lease.job,
-                RunningDownload {
-                    lease,
-                    work_dir,
-                    _task: AbortOnDropHandle::new(task),
-                },
-            );
+            state
+                .running
+                .insert(lease.job, AttemptTask::spawn(lease, work_dir, work));
         }
         Ok(())
     }

@@ -75,11 +75,12 @@ const SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// StorageActor. A source that fails keeps its last values (and the refresh timestamp tells).
 async fn refresh(ctx: &AppContext, storage: &StorageHandle) {
     let f = &ctx.metrics.families;
-    let now = crate::clock::now_ms();
+    let at = crate::clock::now();
+    let now = at.as_millis();
     let mut complete = true;
     match tokio::time::timeout(
         SOURCE_TIMEOUT,
-        crate::db::housekeeping::queue_depth(&ctx.db, &ctx.lease_owner, now),
+        crate::db::housekeeping::queue_depth(&ctx.db, &ctx.lease_owner, at),
     )
     .await
     {

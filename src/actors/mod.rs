@@ -7,6 +7,7 @@
 //! server, watch folder, bot) are run by the generic `DoorActor`, which owns only their
 //! lifecycle.
 
+pub mod attempt;
 pub mod door;
 pub mod download_supervisor;
 pub mod downloader;

@@ -13,6 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use super::Env;
 use super::pipeline::{LostWork, PipelineHandle};
 use super::processing_worker::{ProcessTicket, ProcessingWorker, WorkerArgs, WorkerMsg};
+use super::storage::StorageHandle;
 use super::supervision::{Children, RestartPolicy, follow};
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
@@ -31,6 +32,7 @@ pub enum PoolMsg {
 pub struct PoolState {
     ctx: Arc<AppContext>,
     pipeline: PipelineHandle,
+    storage: StorageHandle,
     children: Children<usize>,
     idle: VecDeque<usize>,
     busy: HashMap<usize, Lease>,
@@ -49,6 +51,7 @@ impl ProcessingPool {
         let args = WorkerArgs {
             ctx: Arc::clone(&state.ctx),
             pipeline: state.pipeline.clone(),
+            storage: state.storage.clone(),
             index,
             pool: myself.clone(),
         };
@@ -99,6 +102,7 @@ impl Actor for ProcessingPool {
         let mut state = PoolState {
             ctx,
             pipeline: handles.pipeline,
+            storage: handles.storage,
             children: Children::new(RestartPolicy::DEFAULT),
             idle: VecDeque::new(),
             busy: HashMap::new(),

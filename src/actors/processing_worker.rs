@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio_util::task::AbortOnDropHandle;
-use tracing::Instrument;
 
+use super::attempt::AttemptTask;
 use super::pipeline::{PipelineHandle, PipelineMsg};
 use super::processing_pool::PoolMsg;
+use super::storage::StorageHandle;
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
 use crate::domain::{ErrorCode, JobError, JobId, Progress, Stage};
@@ -60,19 +60,14 @@ pub enum WorkerMsg {
 pub struct WorkerArgs {
     pub ctx: Arc<AppContext>,
     pub pipeline: PipelineHandle,
+    pub storage: StorageHandle,
     pub index: usize,
     pub pool: ActorRef<PoolMsg>,
 }
 
-struct Current {
-    lease: Lease,
-    work_dir: PathBuf,
-    _task: AbortOnDropHandle<()>,
-}
-
 pub struct WorkerState {
     args: WorkerArgs,
-    current: Option<Current>,
+    current: Option<AttemptTask>,
 }
 
 impl WorkerState {
@@ -118,54 +113,36 @@ impl Actor for ProcessingWorker {
                 let (lease, work_dir) = (ticket.lease.clone(), ticket.work_dir.clone());
                 let ctx = Arc::clone(&state.args.ctx);
                 let pipeline = state.args.pipeline.clone();
-                let span = super::job_span(&ticket.lease);
-                let task = tokio::spawn(
-                    async move {
-                        let lease = ticket.lease.clone();
-                        let result = std::panic::AssertUnwindSafe(run(&ticket, &ctx, &pipeline))
-                            .catch_unwind()
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(JobError::new(
-                                    ErrorCode::WorkerCrashed,
-                                    "the processing task crashed",
-                                ))
-                            });
-                        let _ = pipeline.send(PipelineMsg::Processed {
-                            lease: lease.clone(),
-                            result,
+                let work = async move {
+                    let lease = ticket.lease.clone();
+                    let result = std::panic::AssertUnwindSafe(run(&ticket, &ctx, &pipeline))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(JobError::new(
+                                ErrorCode::WorkerCrashed,
+                                "the processing task crashed",
+                            ))
                         });
-                        let _ = myself.send_message(WorkerMsg::Done(lease));
-                    }
-                    .instrument(span),
-                );
+                    let _ = pipeline.send(PipelineMsg::Processed {
+                        lease: lease.clone(),
+                        result,
+                    });
+                    let _ = myself.send_message(WorkerMsg::Done(lease));
+                };
                 // The pool only sends work to idle workers, so there is no current task.
-                state.current = Some(Current {
-                    lease,
-                    work_dir,
-                    _task: AbortOnDropHandle::new(task),
-                });
+                state.current = Some(AttemptTask::spawn(lease, work_dir, work));
             }
             WorkerMsg::Done(lease) => {
-                if state.current.as_ref().is_some_and(|c| c.lease == lease) {
+                if state.current.as_ref().is_some_and(|c| *c.lease() == lease) {
                     state.current = None;
                     state.idle(lease);
                 }
             }
             WorkerMsg::Cancel(job) => {
-                if state.current.as_ref().is_some_and(|c| c.lease.job == job) {
-                    let Current {
-                        lease,
-                        work_dir,
-                        _task,
-                    } = state.current.take().expect("checked");
-                    drop(_task); // aborts the task, which kills ffmpeg's group
-                    tokio::spawn(async move {
-                        let _ = tokio::task::spawn_blocking(move || {
-                            crate::storage::remove_work_dir(&work_dir)
-                        })
-                        .await;
-                    });
+                if state.current.as_ref().is_some_and(|c| c.lease().job == job) {
+                    let current = state.current.take().expect("checked");
+                    let lease = current.cancel(&state.args.storage);
                     state.idle(lease);
                 }
             }

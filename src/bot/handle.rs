@@ -96,7 +96,7 @@ pub async fn follow(core: &BotCore, chat: i64, item: &Item) {
         message_id: i64::from(message),
         item_id: item.id.to_string(),
         text: rendered.text,
-        edited_at: clock::now_ms(),
+        edited_at: clock::now().as_millis(),
     };
     if let Err(e) = telegram::insert_reply(&core.ctx.db, &reply, item.id, rendered.finished).await {
         tracing::warn!(item = %item.id, error = %e, "cannot record a reply; it will not be updated");

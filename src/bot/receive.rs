@@ -37,7 +37,7 @@ pub async fn receive(ctx: &AppContext, update: &Update) -> Result<Received, DbEr
             let payload = serde_json::to_string(update)
                 .map_err(|e| DbError::Corrupt(format!("cannot encode an update: {e}")))?;
             let stored =
-                telegram::store_update(&ctx.db, i64::from(update.id.0), &payload, clock::now_ms())
+                telegram::store_update(&ctx.db, i64::from(update.id.0), &payload, clock::now())
                     .await?;
             Ok(if stored {
                 Received::Stored

@@ -168,8 +168,8 @@ mod tests {
                 time::OffsetDateTime::UNIX_EPOCH,
             ),
             warnings: Vec::new(),
-            created_at: 0,
-            updated_at: 0,
+            created_at: Default::default(),
+            updated_at: Default::default(),
             completed_at: None,
         }
     }

@@ -116,13 +116,13 @@ pub async fn handle_stored(core: Arc<BotCore>, wake: Arc<Notify>) {
     let mut last_prune = None::<tokio::time::Instant>;
     loop {
         if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
-            let before = clock::now_ms() - KEEP_HANDLED.as_millis() as i64;
+            let before = clock::now().minus(KEEP_HANDLED);
             if let Err(e) = telegram::prune_handled(db, before).await {
                 tracing::warn!(error = %e, "cannot prune handled Telegram updates");
             }
             last_prune = Some(tokio::time::Instant::now());
         }
-        match telegram::next_pending(db, clock::now_ms()).await {
+        match telegram::next_pending(db, clock::now()).await {
             Ok(Some(pending)) => {
                 handle_one(&core, pending).await;
                 continue;
@@ -133,7 +133,9 @@ pub async fn handle_stored(core: Arc<BotCore>, wake: Arc<Notify>) {
         // Sleep until woken, or until a postponed update is due (at most a few seconds, which
         // also covers updates stored by another process, and database hiccups).
         let due_in = match telegram::next_due_at(db).await {
-            Ok(Some(at)) => Duration::from_millis((at - clock::now_ms()).clamp(0, 5000) as u64),
+            Ok(Some(at)) => {
+                Duration::from_millis((at - clock::now().as_millis()).clamp(0, 5000) as u64)
+            }
             _ => Duration::from_secs(5),
         };
         let _ = tokio::time::timeout(due_in.max(Duration::from_millis(50)), wake.notified()).await;
@@ -147,13 +149,13 @@ async fn handle_one(core: &BotCore, pending: telegram::PendingUpdate) {
         Ok(update) => update,
         Err(e) => {
             tracing::error!(update = id, error = %e, "a stored Telegram update cannot be read; skipping it");
-            let _ = telegram::mark_handled(db, id, clock::now_ms()).await;
+            let _ = telegram::mark_handled(db, id, clock::now()).await;
             return;
         }
     };
     match handle::handle(core, &update).await {
         Ok(()) => {
-            if let Err(e) = telegram::mark_handled(db, id, clock::now_ms()).await {
+            if let Err(e) = telegram::mark_handled(db, id, clock::now()).await {
                 // Handled again later: captures and imports are idempotent.
                 tracing::warn!(update = id, error = %e, "cannot mark a Telegram update handled");
             }
@@ -161,7 +163,7 @@ async fn handle_one(core: &BotCore, pending: telegram::PendingUpdate) {
         Err(passing) if pending.attempts + 1 < MAX_ATTEMPTS => {
             let wait = backoff(pending.attempts + 1);
             tracing::warn!(update = id, attempt = pending.attempts + 1, error = %passing, ?wait, "cannot handle a Telegram update now; trying again");
-            let run_after = clock::now_ms() + wait.as_millis() as i64;
+            let run_after = clock::now().plus(wait);
             if let Err(e) = telegram::postpone(db, id, run_after).await {
                 tracing::warn!(update = id, error = %e, "cannot postpone a Telegram update");
                 tokio::time::sleep(wait).await;
@@ -179,7 +181,7 @@ async fn handle_one(core: &BotCore, pending: telegram::PendingUpdate) {
                 )
                 .await;
             }
-            let _ = telegram::mark_handled(db, id, clock::now_ms()).await;
+            let _ = telegram::mark_handled(db, id, clock::now()).await;
         }
     }
 }

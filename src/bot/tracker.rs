@@ -18,8 +18,7 @@ const BATCH: u32 = 50;
 
 pub async fn tick(core: &BotCore) -> Result<(), DbError> {
     let db = &core.ctx.db;
-    let now = clock::now_ms();
-    let due = telegram::open_replies(db, now - EDIT_INTERVAL.as_millis() as i64, BATCH).await?;
+    let due = telegram::open_replies(db, clock::now().minus(EDIT_INTERVAL), BATCH).await?;
     for reply in due {
         let Ok(item_id) = reply.item() else {
             finish(core, &reply, &reply.text).await?;
@@ -52,7 +51,7 @@ pub async fn tick(core: &BotCore) -> Result<(), DbError> {
                     reply.chat_id,
                     reply.message_id,
                     &rendered.text,
-                    clock::now_ms(),
+                    clock::now(),
                     rendered.finished,
                 )
                 .await?;
@@ -77,7 +76,7 @@ async fn finish(core: &BotCore, reply: &Reply, text: &str) -> Result<(), DbError
         reply.chat_id,
         reply.message_id,
         text,
-        clock::now_ms(),
+        clock::now(),
         true,
     )
     .await

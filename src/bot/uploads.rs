@@ -9,7 +9,8 @@ use super::handle::{Passing, follow, say};
 use super::incoming::{Request, Upload, UploadKind};
 use super::replies::human_bytes;
 use super::{BotCore, owner_of};
-use crate::db::imports::{self, ImportPayload, NewImport};
+use crate::db::imports::{ImportPayload, NewImport};
+use crate::db::record;
 use crate::domain::{ItemKind, Source};
 
 pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Result<(), Passing> {
@@ -20,7 +21,7 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
         return Ok(());
     }
     let key = format!("telegram:{}", upload.unique_id);
-    match imports::find(&core.ctx.db, &key).await {
+    match record::find_import(&core.ctx.db, &key).await {
         Ok(Some(item)) => {
             follow(core, request.chat, &item).await;
             return Ok(());

@@ -4,9 +4,8 @@
 use sqlx::FromRow;
 
 use super::{Db, DbError, on_pool, to_u64};
-use crate::clock;
-use crate::domain::Platform;
 use crate::domain::breaker::Breaker;
+use crate::domain::{Platform, Timestamp};
 
 /// A platform's breaker and why it last opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +48,7 @@ pub async fn save(
     platform: Platform,
     breaker: &Breaker,
     reason: Option<&str>,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     let mut tx = db.begin_write().await?;
     super::on_tx!(&mut tx, conn => sqlx::query(
@@ -58,7 +58,7 @@ pub async fn save(
         .bind(i64::from(breaker.failures))
         .bind(breaker.open_until)
         .bind(reason)
-        .bind(clock::now_ms())
+        .bind(now.as_millis())
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;

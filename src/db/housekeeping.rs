@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use sqlx::FromRow;
 
 use super::{Db, DbError, on_pool};
-use crate::domain::{JobKind, Platform, Quality};
+use crate::domain::{JobKind, Platform, Quality, Timestamp};
 
 /// One group of unfinished jobs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ struct QueueRow {
 }
 
 /// Unfinished jobs by kind, platform and state, as of `now`.
-pub async fn queue_depth(db: &Db, owner: &str, now: i64) -> Result<QueueDepth, DbError> {
+pub async fn queue_depth(db: &Db, owner: &str, now: Timestamp) -> Result<QueueDepth, DbError> {
     let rows: Vec<QueueRow> = on_pool!(db, pool => sqlx::query_as(
         "SELECT kind, platform, \
             CASE WHEN state = 'running' THEN 'running' \
@@ -49,7 +49,7 @@ pub async fn queue_depth(db: &Db, owner: &str, now: i64) -> Result<QueueDepth, D
          FROM jobs WHERE state IN ('queued', 'running') \
          GROUP BY kind, platform, bucket, mine")
         .bind(owner)
-        .bind(now)
+        .bind(now.as_millis())
         .fetch_all(pool)
         .await)?;
     let mut depth = QueueDepth::default();

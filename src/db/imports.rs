@@ -5,17 +5,15 @@
 //! The job's payload says where the file will be when the job runs (`file`) and where it was
 //! found (`found_at`): the importer records first and moves the file second, so a crash in
 //! between leaves the file where it was found, and the next look at it finds this record.
+//!
+//! The shapes only; `record::import` writes them, `removal` reads which uploads they own.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::items::{self, Item};
-use super::jobs::{self, NewJob};
-use super::{Db, DbError, Tx, on_pool, on_tx};
-use crate::clock;
-use crate::domain::layout::MediaPaths;
-use crate::domain::{ItemId, ItemKind, JobKind, Platform, Source};
+use super::items::Item;
+use crate::domain::{ItemKind, Source};
 
 /// A local file to import.
 #[derive(Debug, Clone)]
@@ -61,115 +59,8 @@ pub struct ImportRecord {
     pub file: ImportPayload,
 }
 
-const INSERT_IMPORT_ITEM: &str = "INSERT INTO items (id, owner, source, platform, status, title, \
-     video_path, thumb_small_path, thumb_medium_path, thumb_large_path, created_at, updated_at, kind) \
-     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $10, $11)";
-
-/// Records an import, or finds the earlier record of the same key.
-pub async fn insert_import(db: &Db, new: &NewImport) -> Result<ImportRecord, DbError> {
-    let key = format!("import:{}", new.key);
-    let mut tx = db.begin_write().await?;
-    let earlier: Option<(String, Option<String>)> = on_tx!(&mut tx, conn => sqlx::query_as(
-        "SELECT item_id, payload FROM jobs WHERE idempotency_key = $1")
-        .bind(&key)
-        .fetch_optional(conn)
-        .await)?;
-    if let Some((item_id, payload)) = earlier {
-        let corrupt = || DbError::Corrupt(format!("import job {key} is malformed"));
-        let item_id = ItemId::parse(&item_id).map_err(|_| corrupt())?;
-        let file = ImportPayload::parse(payload.as_deref()).ok_or_else(corrupt)?;
-        let item = items::get_in(&mut tx, item_id)
-            .await?
-            .ok_or_else(|| DbError::Corrupt(format!("import {key} has no item")))?;
-        tx.commit().await?;
-        return Ok(ImportRecord {
-            item,
-            created: false,
-            file,
-        });
-    }
-    let now = clock::now_ms();
-    let id = ItemId::new();
-    let paths = MediaPaths::for_item(id.as_uuid(), new.kind, clock::datetime(now));
-    on_tx!(&mut tx, conn => sqlx::query(INSERT_IMPORT_ITEM)
-        .bind(id.to_string())
-        .bind(new.owner.as_deref())
-        .bind(new.source.as_str())
-        // A local file has no platform; "generic" keeps the column's meaning (who served it)
-        // without a sixth platform that no downloader serves.
-        .bind(Platform::Generic.as_str())
-        .bind(&new.title)
-        .bind(&paths.file)
-        .bind(&paths.thumb_small)
-        .bind(&paths.thumb_medium)
-        .bind(&paths.thumb_large)
-        .bind(now)
-        .bind(new.kind.as_str())
-        .execute(conn)
-        .await.map(|done| done.rows_affected()))?;
-    jobs::insert(
-        &mut tx,
-        &NewJob {
-            kind: JobKind::Import,
-            item_id: id,
-            platform: None,
-            max_attempts: new.max_attempts,
-            idempotency_key: key,
-            run_after: now,
-            payload: Some(serde_json::to_string(&new.file).map_err(|e| {
-                DbError::Corrupt(format!("an import path cannot be recorded: {e}"))
-            })?),
-        },
-    )
-    .await?;
-    let item = items::get_in(&mut tx, id).await?.ok_or_else(|| {
-        DbError::Corrupt(format!("item {id} vanished inside its own transaction"))
-    })?;
-    tx.commit().await?;
-    Ok(ImportRecord {
-        item,
-        created: true,
-        file: new.file.clone(),
-    })
-}
-
-/// The item recorded for the import `key`, if there is one.
-pub async fn find(db: &Db, key: &str) -> Result<Option<Item>, DbError> {
-    let item_id: Option<String> = super::on_pool!(db, pool => sqlx::query_scalar(
-        "SELECT item_id FROM jobs WHERE idempotency_key = $1")
-        .bind(format!("import:{key}"))
-        .fetch_optional(pool)
-        .await)?;
-    let Some(item_id) = item_id else {
-        return Ok(None);
-    };
-    let item_id = ItemId::parse(&item_id)
-        .map_err(|_| DbError::Corrupt(format!("import {key} names item '{item_id}'")))?;
-    items::get(db, item_id).await
-}
-
-/// The owned files (uploads) that the import jobs of `item` name, wherever they are now.
-pub(crate) async fn owned_files_of(tx: &mut Tx, item: ItemId) -> Result<Vec<PathBuf>, DbError> {
-    let payloads: Vec<Option<String>> = on_tx!(tx, conn => sqlx::query_scalar(
-        "SELECT payload FROM jobs WHERE item_id = $1 AND kind = $2")
-        .bind(item.to_string())
-        .bind(JobKind::Import.as_str())
-        .fetch_all(conn)
-        .await)?;
-    Ok(owned_files_in(&payloads))
-}
-
-/// The owned files that imports still waiting or running need (the sweep leaves them alone).
-pub async fn pending_owned_files(db: &Db) -> Result<Vec<PathBuf>, DbError> {
-    let payloads: Vec<Option<String>> = on_pool!(db, pool => sqlx::query_scalar(
-        "SELECT payload FROM jobs WHERE kind = $1 AND state IN ('queued', 'running')")
-        .bind(JobKind::Import.as_str())
-        .fetch_all(pool)
-        .await)?;
-    Ok(owned_files_in(&payloads))
-}
-
-fn owned_files_in(payloads: &[Option<String>]) -> Vec<PathBuf> {
+/// The owned files that stored import payloads name.
+pub(crate) fn owned_files_in(payloads: &[Option<String>]) -> Vec<PathBuf> {
     payloads
         .iter()
         .filter_map(|p| ImportPayload::parse(p.as_deref()))

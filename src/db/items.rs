@@ -1,13 +1,15 @@
 //! The `items` table: one row per captured video or stored image.
+//!
+//! A table module: its own statements only, never another table's (the operations that
+//! span tables — recording, outcomes, removal, recovery — sit above, in their own modules).
 
 use sqlx::FromRow;
 
 use super::{Db, DbError, Tx, on_pool, on_tx, to_i64, to_u64};
-use crate::clock;
 use crate::domain::layout::MediaPaths;
 use crate::domain::{
-    CaptureUrl, ErrorCode, ItemId, ItemKind, ItemStatus, JobError, JobId, JobKind, MediaInfo,
-    Platform, Progress, Source, Stage,
+    ErrorCode, ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source,
+    Stage, Timestamp,
 };
 
 /// An item as stored.
@@ -35,9 +37,9 @@ pub struct Item {
     pub paths: MediaPaths,
     /// Things a person should know (a download far below the announced resolution, say).
     pub warnings: Vec<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub completed_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
 }
 
 #[derive(FromRow)]
@@ -141,156 +143,114 @@ impl TryFrom<ItemRow> for Item {
                 .warnings
                 .and_then(|w| serde_json::from_str(&w).ok())
                 .unwrap_or_default(),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            completed_at: row.completed_at,
+            created_at: Timestamp::from_millis(row.created_at),
+            updated_at: Timestamp::from_millis(row.updated_at),
+            completed_at: row.completed_at.map(Timestamp::from_millis),
         })
     }
 }
 
-/// A URL capture to record.
+/// A new item row: a capture's (with its URLs) or an import's (with its title).
 #[derive(Debug, Clone)]
-pub struct NewCapture {
-    /// The canonical URL (the dedup key, and what is downloaded).
-    pub url: CaptureUrl,
-    /// What the user submitted.
-    pub source_url: String,
-    pub platform: Platform,
-    /// The platform's video id, when the URL carries one (the other dedup key).
-    pub platform_media_id: Option<String>,
+pub(crate) struct NewItem<'a> {
+    pub id: ItemId,
+    pub kind: ItemKind,
+    pub owner: Option<&'a str>,
     pub source: Source,
-    pub owner: Option<String>,
-    pub max_attempts: u32,
-}
-
-/// What recording a capture did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaptureOutcome {
-    /// A new item and its capture job.
-    Created,
-    /// The URL was captured before (or is being captured): nothing new was stored.
-    Existing,
-    /// The URL's earlier capture had failed; the same item got a new capture job.
-    Requeued,
-}
-
-#[derive(Debug, Clone)]
-pub struct CaptureRecord {
-    pub item: Item,
-    pub outcome: CaptureOutcome,
-    /// The job that will do the work, when one was created.
-    pub job: Option<JobId>,
+    pub source_url: Option<&'a str>,
+    pub canonical_url: Option<&'a str>,
+    pub platform: Platform,
+    pub platform_media_id: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub paths: &'a MediaPaths,
 }
 
 // ON CONFLICT without a target: either dedup key (canonical URL, platform media id) may be
-// the one another transaction just took.
+// the one another transaction just took. Imports have neither, so they never conflict.
 const INSERT_ITEM: &str = "INSERT INTO items (id, owner, source, source_url, canonical_url, platform, \
-     platform_media_id, status, video_path, thumb_small_path, thumb_medium_path, thumb_large_path, \
-     created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $12, 'queued', $7, $8, $9, $10, $11, $11) \
+     platform_media_id, status, title, video_path, thumb_small_path, thumb_medium_path, \
+     thumb_large_path, created_at, updated_at, kind) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $13, $14) \
      ON CONFLICT DO NOTHING RETURNING id";
 
-/// Records a URL capture: a new item and job, or the existing item of the same video (same
-/// canonical URL, or same platform media id). Runs in one write transaction, so concurrent
-/// identical submissions create one item.
-pub async fn insert_capture(db: &Db, new: &NewCapture) -> Result<CaptureRecord, DbError> {
-    let now = clock::now_ms();
-    let id = ItemId::new();
-    let created = clock::datetime(now);
-    let paths = MediaPaths::for_item(id.as_uuid(), ItemKind::Video, created);
-    let canonical = new.url.as_str();
-    let mut tx = db.begin_write().await?;
-    let earlier = same_video(&mut tx, new).await?;
-    let inserted: Option<String> = if earlier.is_some() {
-        None
-    } else {
-        on_tx!(&mut tx, conn => sqlx::query_scalar(INSERT_ITEM)
-        .bind(id.to_string())
-        .bind(new.owner.as_deref())
+/// Inserts a queued item; false when a dedup key was taken meanwhile (nothing inserted).
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    new: &NewItem<'_>,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let inserted: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(INSERT_ITEM)
+        .bind(new.id.to_string())
+        .bind(new.owner)
         .bind(new.source.as_str())
-        .bind(&new.source_url)
-        .bind(canonical)
+        .bind(new.source_url)
+        .bind(new.canonical_url)
         .bind(new.platform.as_str())
-        .bind(&paths.file)
-        .bind(&paths.thumb_small)
-        .bind(&paths.thumb_medium)
-        .bind(&paths.thumb_large)
-        .bind(now)
-        .bind(new.platform_media_id.as_deref())
+        .bind(new.platform_media_id)
+        .bind(new.title)
+        .bind(&new.paths.file)
+        .bind(&new.paths.thumb_small)
+        .bind(&new.paths.thumb_medium)
+        .bind(&new.paths.thumb_large)
+        .bind(now.as_millis())
+        .bind(new.kind.as_str())
         .fetch_optional(conn)
-        .await)?
-    };
-
-    let (item_id, outcome, key) = if inserted.is_some() {
-        (id, CaptureOutcome::Created, format!("capture:{id}"))
-    } else {
-        // Known already, or another instance recorded it a moment ago (the insert then did
-        // nothing, and the row is visible now).
-        let existing = match earlier {
-            Some(item) => item,
-            None => same_video(&mut tx, new)
-                .await?
-                .ok_or_else(|| DbError::Corrupt("a conflicting capture vanished".into()))?,
-        };
-        // A resubmission of a failed capture is the user asking to try again.
-        let reopened: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
-            "UPDATE items SET status = 'queued', stage = NULL, progress_percent = NULL, \
-             downloaded_bytes = NULL, total_bytes = NULL, error_code = NULL, error_message = NULL, \
-             updated_at = $2 WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING id")
-            .bind(existing.id.to_string())
-            .bind(now)
-            .fetch_optional(conn)
-            .await)?;
-        if reopened.is_none() {
-            tx.commit().await?;
-            return Ok(CaptureRecord {
-                item: existing,
-                outcome: CaptureOutcome::Existing,
-                job: None,
-            });
-        }
-        let retry_key = format!("capture:{}:{}", existing.id, JobId::new());
-        (existing.id, CaptureOutcome::Requeued, retry_key)
-    };
-
-    let job = super::jobs::insert(
-        &mut tx,
-        &super::jobs::NewJob {
-            kind: JobKind::Capture,
-            item_id,
-            platform: Some(new.platform),
-            max_attempts: new.max_attempts,
-            idempotency_key: key,
-            run_after: now,
-            payload: None,
-        },
-    )
-    .await?;
-    let item = get_in(&mut tx, item_id).await?.ok_or_else(|| {
-        DbError::Corrupt(format!(
-            "item {item_id} vanished inside its own transaction"
-        ))
-    })?;
-    tx.commit().await?;
-    Ok(CaptureRecord {
-        item,
-        outcome,
-        job: Some(job),
-    })
+        .await)?;
+    Ok(inserted.is_some())
 }
 
 /// The item of the same video: same canonical URL, or same platform media id.
-async fn same_video(tx: &mut Tx, new: &NewCapture) -> Result<Option<Item>, DbError> {
+pub(crate) async fn same_video(
+    tx: &mut Tx,
+    canonical_url: &str,
+    platform: Platform,
+    platform_media_id: Option<&str>,
+) -> Result<Option<Item>, DbError> {
     let row: Option<ItemRow> = on_tx!(tx, conn => sqlx::query_as(
         "SELECT * FROM items WHERE canonical_url = $1 \
          OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3) \
          ORDER BY id LIMIT 1")
-        .bind(new.url.as_str())
-        .bind(new.platform.as_str())
-        .bind(new.platform_media_id.as_deref())
+        .bind(canonical_url)
+        .bind(platform.as_str())
+        .bind(platform_media_id)
         .fetch_optional(conn)
         .await)?;
     row.map(Item::try_from).transpose()
+}
+
+/// Queues a failed or cancelled item again (its progress and error cleared); false when the
+/// item is in any other state.
+pub(crate) async fn reopen(tx: &mut Tx, id: ItemId, now: Timestamp) -> Result<bool, DbError> {
+    let reopened: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(
+        "UPDATE items SET status = 'queued', stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, error_code = NULL, error_message = NULL, \
+         updated_at = $2 WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING id")
+        .bind(id.to_string())
+        .bind(now.as_millis())
+        .fetch_optional(conn)
+        .await)?;
+    Ok(reopened.is_some())
+}
+
+/// How many other items share the file at `path` (same content).
+pub(crate) async fn sharers(tx: &mut Tx, path: &str, except: ItemId) -> Result<u64, DbError> {
+    let sharers: i64 = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM items WHERE video_path = $1 AND id <> $2")
+        .bind(path)
+        .bind(except.to_string())
+        .fetch_one(conn)
+        .await)?;
+    to_u64(sharers, "sharers")
+}
+
+/// Deletes the item's row; its jobs and renditions go with it (foreign keys cascade).
+pub(crate) async fn delete_row(tx: &mut Tx, id: ItemId) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query("DELETE FROM items WHERE id = $1")
+        .bind(id.to_string())
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
 }
 
 pub(crate) async fn get_in(tx: &mut Tx, id: ItemId) -> Result<Option<Item>, DbError> {
@@ -360,7 +320,12 @@ pub async fn count_by_status(db: &Db) -> Result<Vec<(ItemStatus, u64)>, DbError>
 }
 
 /// Records the stage and progress of a running item (its status follows from the stage).
-pub async fn set_progress(db: &Db, id: ItemId, progress: &Progress) -> Result<(), DbError> {
+pub async fn set_progress(
+    db: &Db,
+    id: ItemId,
+    progress: &Progress,
+    now: Timestamp,
+) -> Result<(), DbError> {
     let mut tx = db.begin_write().await?;
     on_tx!(&mut tx, conn => sqlx::query(
         "UPDATE items SET status = $2, stage = $3, progress_percent = $4, downloaded_bytes = $5, \
@@ -372,7 +337,7 @@ pub async fn set_progress(db: &Db, id: ItemId, progress: &Progress) -> Result<()
         .bind(progress.percent)
         .bind(progress.downloaded_bytes.map(to_i64))
         .bind(progress.total_bytes.map(to_i64))
-        .bind(clock::now_ms())
+        .bind(now.as_millis())
         .execute(conn)
         .await.map(|done| done.rows_affected()))?;
     tx.commit().await
@@ -396,7 +361,7 @@ pub(crate) async fn mark_completed(
     tx: &mut Tx,
     id: ItemId,
     done: &Completion,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     let m = &done.media;
     on_tx!(tx, conn => sqlx::query(
@@ -420,7 +385,7 @@ pub(crate) async fn mark_completed(
         .bind(&m.container)
         .bind(to_i64(done.size_bytes))
         .bind(&done.sha256)
-        .bind(now)
+        .bind(now.as_millis())
         .bind(to_i64(done.thumbnails_bytes))
         .bind((!done.warnings.is_empty()).then(|| serde_json::to_string(&done.warnings).unwrap_or_default()))
         .bind(done.shared_paths.as_ref().map(|p| p.file.as_str()))
@@ -438,7 +403,7 @@ pub(crate) async fn mark_failed(
     id: ItemId,
     status: ItemStatus,
     error: &JobError,
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), DbError> {
     on_tx!(tx, conn => sqlx::query(
         "UPDATE items SET status = $2, stage = NULL, progress_percent = NULL, \
@@ -448,65 +413,23 @@ pub(crate) async fn mark_failed(
         .bind(status.as_str())
         .bind(error.code.as_str())
         .bind(&error.message)
-        .bind(now)
+        .bind(now.as_millis())
         .execute(conn)
         .await.map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// Puts the item back to `queued` while its job waits for another attempt.
-pub(crate) async fn mark_queued(tx: &mut Tx, id: ItemId, now: i64) -> Result<(), DbError> {
+pub(crate) async fn mark_queued(tx: &mut Tx, id: ItemId, now: Timestamp) -> Result<(), DbError> {
     on_tx!(tx, conn => sqlx::query(
         "UPDATE items SET status = 'queued', stage = NULL, progress_percent = NULL, \
          downloaded_bytes = NULL, total_bytes = NULL, updated_at = $2 \
          WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')")
         .bind(id.to_string())
-        .bind(now)
+        .bind(now.as_millis())
         .execute(conn)
         .await.map(|done| done.rows_affected()))?;
     Ok(())
-}
-
-/// What deleting an item removed from the database: the files that must go too.
-#[derive(Debug, Clone)]
-pub struct Deleted {
-    pub item: Item,
-    pub renditions: Vec<super::renditions::Rendition>,
-    /// Another item shares the video and thumbnails (same content), so they stay.
-    pub files_shared: bool,
-    /// Files the service owns (uploads) that the item's import jobs named: nothing needs
-    /// them any more.
-    pub owned_uploads: Vec<std::path::PathBuf>,
-}
-
-/// Deletes the item's rows (its jobs and renditions go with it). Rows go before files: a
-/// crash in between leaves unreferenced files for the orphan sweep, never a row pointing at
-/// missing media.
-pub async fn delete(db: &Db, id: ItemId) -> Result<Option<Deleted>, DbError> {
-    let mut tx = db.begin_write().await?;
-    let Some(item) = get_in(&mut tx, id).await? else {
-        return Ok(None);
-    };
-    let renditions = super::renditions::for_item_in(&mut tx, id).await?;
-    let owned_uploads = super::imports::owned_files_of(&mut tx, id).await?;
-    let sharers: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM items WHERE video_path = $1 AND id <> $2")
-        .bind(&item.paths.file)
-        .bind(id.to_string())
-        .fetch_one(conn)
-        .await)?;
-    on_tx!(&mut tx, conn => sqlx::query("DELETE FROM items WHERE id = $1")
-        .bind(id.to_string())
-        .execute(conn)
-        .await
-        .map(|done| done.rows_affected()))?;
-    tx.commit().await?;
-    Ok(Some(Deleted {
-        item,
-        renditions,
-        files_shared: sharers > 0,
-        owned_uploads,
-    }))
 }
 
 /// Files and bytes of one kind of stored media.

@@ -4,16 +4,17 @@
 //! `FOR UPDATE SKIP LOCKED`), which charges it an attempt and gives it a lease. Every later
 //! transition is a compare-and-set on (state = running, attempt, lease_owner): a worker that
 //! lost its lease (a zombie after a restart) can no longer change the job (THREATS DB-04).
-//! Job and item change together, in one transaction.
+//!
+//! A table module: the queue's own statements only. Operations that change a job and its
+//! item or rendition together live above (`outcome`, `record`, `removal`, `recovery`), each
+//! one transaction.
 
 use std::time::Duration;
 
 use sqlx::FromRow;
 
-use super::items::{self, Completion};
-use super::renditions::{self, Rendition};
 use super::{Backend, Db, DbError, Tx, on_pool, on_tx, to_u64};
-use crate::domain::{ErrorCode, ItemId, ItemStatus, JobError, JobId, JobKind, JobState, Platform};
+use crate::domain::{ErrorCode, ItemId, JobError, JobId, JobKind, JobState, Platform, Timestamp};
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ pub struct NewJob {
     pub platform: Option<Platform>,
     pub max_attempts: u32,
     pub idempotency_key: String,
-    pub run_after: i64,
+    pub run_after: Timestamp,
     /// Kind-specific parameters as JSON (a transcode's quality).
     pub payload: Option<String>,
 }
@@ -39,7 +40,7 @@ pub(crate) async fn insert(tx: &mut Tx, new: &NewJob) -> Result<JobId, DbError> 
         .bind(new.item_id.to_string())
         .bind(new.platform.map(Platform::as_str))
         .bind(i64::from(new.max_attempts))
-        .bind(new.run_after)
+        .bind(new.run_after.as_millis())
         .bind(&new.idempotency_key)
         .bind(new.payload.as_deref())
         .execute(conn)
@@ -128,7 +129,7 @@ pub async fn claim(
     who: &Claimant,
     lane: Lane,
     limit: u32,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<ClaimedJob>, DbError> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -137,14 +138,14 @@ pub async fn claim(
         Backend::Sqlite => CLAIM_SQLITE,
         Backend::Postgres => CLAIM_POSTGRES,
     };
-    let lease_until = now + i64::try_from(who.lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let lease_until = now.plus(who.lease).as_millis();
     let ([kind, other_kind], platform) = lane.filter();
     let mut tx = db.begin_write().await?;
     let rows: Vec<ClaimedRow> = on_tx!(&mut tx, conn => sqlx::query_as(sql)
         .bind(&who.owner)
         .bind(&who.boot_id)
         .bind(lease_until)
-        .bind(now)
+        .bind(now.as_millis())
         .bind(kind)
         .bind(platform)
         .bind(i64::from(limit))
@@ -183,12 +184,12 @@ pub async fn renew_leases(
     db: &Db,
     who: &Claimant,
     leases: &[Lease],
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<Lease>, DbError> {
     if leases.is_empty() {
         return Ok(Vec::new());
     }
-    let lease_until = now + i64::try_from(who.lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let lease_until = now.plus(who.lease).as_millis();
     let mut tx = db.begin_write().await?;
     let mut lost = Vec::new();
     for lease in leases {
@@ -211,7 +212,7 @@ pub async fn renew_leases(
 
 /// Compare-and-set from the running attempt named by `lease` to `set` (SQL assignments
 /// using $4.. for `extra` binds). True when this attempt still held the job.
-async fn transition(
+pub(crate) async fn transition(
     tx: &mut Tx,
     lease: &Lease,
     set: &'static str,
@@ -251,7 +252,7 @@ pub async fn holds(db: &Db, lease: &Lease) -> Result<bool, DbError> {
 
 /// Values bound to the `$4..` parameters of a transition (the statement text is static).
 #[derive(Default)]
-struct Binder {
+pub(crate) struct Binder {
     values: Vec<BindValue>,
 }
 
@@ -261,13 +262,19 @@ enum BindValue {
 }
 
 impl Binder {
-    fn int(mut self, v: i64) -> Self {
+    pub(crate) fn int(mut self, v: i64) -> Self {
         self.values.push(BindValue::Int(v));
         self
     }
 
-    fn text(mut self, v: impl Into<String>) -> Self {
+    pub(crate) fn text(mut self, v: impl Into<String>) -> Self {
         self.values.push(BindValue::Text(Some(v.into())));
+        self
+    }
+
+    /// A text that may be absent (bound as NULL).
+    pub(crate) fn maybe_text(mut self, v: Option<String>) -> Self {
+        self.values.push(BindValue::Text(v));
         self
     }
 }
@@ -281,303 +288,9 @@ pub struct Subject {
 }
 
 impl Subject {
-    fn owns_item_status(&self) -> bool {
+    pub(crate) fn owns_item_status(&self) -> bool {
         self.kind.makes_item()
     }
-}
-
-/// What a successful attempt leaves behind, written with the job's completion.
-#[derive(Debug)]
-pub enum Effect<'a> {
-    /// The item is completed with these facts.
-    Captured {
-        item: ItemId,
-        completion: &'a Completion,
-    },
-    /// A rendition of the item now exists.
-    Rendered(&'a Rendition),
-}
-
-/// The attempt succeeded: job `completed`, and its effect recorded, in one transaction.
-pub async fn complete(
-    db: &Db,
-    lease: &Lease,
-    effect: Effect<'_>,
-    now: i64,
-) -> Result<bool, DbError> {
-    let mut tx = db.begin_write().await?;
-    let held = transition(
-        &mut tx,
-        lease,
-        "state = 'completed', lease_owner = NULL, lease_until = NULL, finished_at = $4, updated_at = $4",
-        |b| b.int(now),
-    )
-    .await?;
-    if held {
-        match effect {
-            Effect::Captured { item, completion } => {
-                items::mark_completed(&mut tx, item, completion, now).await?
-            }
-            Effect::Rendered(rendition) => renditions::insert(&mut tx, rendition).await?,
-        }
-        tx.commit().await?;
-    }
-    Ok(held)
-}
-
-/// The attempt failed and another is due at `run_after`: the job (and a capture's item) back
-/// to `queued`.
-pub async fn retry(
-    db: &Db,
-    lease: &Lease,
-    subject: Subject,
-    error: &JobError,
-    run_after: i64,
-    now: i64,
-) -> Result<bool, DbError> {
-    let mut tx = db.begin_write().await?;
-    let held = retry_in(&mut tx, lease, subject, error, run_after, now).await?;
-    if held {
-        tx.commit().await?;
-    }
-    Ok(held)
-}
-
-async fn retry_in(
-    tx: &mut Tx,
-    lease: &Lease,
-    subject: Subject,
-    error: &JobError,
-    run_after: i64,
-    now: i64,
-) -> Result<bool, DbError> {
-    let held = transition(
-        tx,
-        lease,
-        "state = 'queued', lease_owner = NULL, lease_until = NULL, run_after = $4, \
-         last_error_code = $5, last_error = $6, updated_at = $7",
-        |b| {
-            b.int(run_after)
-                .text(error.code.as_str())
-                .text(error.message.clone())
-                .int(now)
-        },
-    )
-    .await?;
-    if held && subject.owns_item_status() {
-        items::mark_queued(tx, subject.item, now).await?;
-    }
-    Ok(held)
-}
-
-/// The attempt failed for good: the job is `failed` (kept, with its reason), and a capture's
-/// item too.
-pub async fn fail(
-    db: &Db,
-    lease: &Lease,
-    subject: Subject,
-    error: &JobError,
-    now: i64,
-) -> Result<bool, DbError> {
-    let mut tx = db.begin_write().await?;
-    let held = fail_in(&mut tx, lease, subject, error, now).await?;
-    if held {
-        tx.commit().await?;
-    }
-    Ok(held)
-}
-
-async fn fail_in(
-    tx: &mut Tx,
-    lease: &Lease,
-    subject: Subject,
-    error: &JobError,
-    now: i64,
-) -> Result<bool, DbError> {
-    let held = transition(
-        tx,
-        lease,
-        "state = 'failed', lease_owner = NULL, lease_until = NULL, last_error_code = $4, \
-         last_error = $5, finished_at = $6, updated_at = $6",
-        |b| {
-            b.text(error.code.as_str())
-                .text(error.message.clone())
-                .int(now)
-        },
-    )
-    .await?;
-    if held && subject.owns_item_status() {
-        items::mark_failed(tx, subject.item, ItemStatus::Failed, error, now).await?;
-    }
-    Ok(held)
-}
-
-/// The attempt was interrupted by a shutdown, not by its own fault: back to `queued` and the
-/// attempt is not charged.
-pub async fn release(db: &Db, lease: &Lease, subject: Subject, now: i64) -> Result<bool, DbError> {
-    let mut tx = db.begin_write().await?;
-    let held = transition(
-        &mut tx,
-        lease,
-        "state = 'queued', attempt = attempt - 1, lease_owner = NULL, lease_until = NULL, \
-         run_after = $4, updated_at = $4",
-        |b| b.int(now),
-    )
-    .await?;
-    if held {
-        if subject.owns_item_status() {
-            items::mark_queued(&mut tx, subject.item, now).await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(held)
-}
-
-/// The platform refused the attempt (rate limit, bot check): the job waits until
-/// `run_after`, when the platform is tried again, and the attempt is not charged — the job
-/// did nothing wrong.
-pub async fn postpone(
-    db: &Db,
-    lease: &Lease,
-    subject: Subject,
-    error: &JobError,
-    run_after: i64,
-    now: i64,
-) -> Result<bool, DbError> {
-    let mut tx = db.begin_write().await?;
-    let held = transition(
-        &mut tx,
-        lease,
-        "state = 'queued', attempt = attempt - 1, lease_owner = NULL, lease_until = NULL, \
-         run_after = $4, last_error_code = $5, last_error = $6, updated_at = $7",
-        |b| {
-            b.int(run_after)
-                .text(error.code.as_str())
-                .text(error.message.clone())
-                .int(now)
-        },
-    )
-    .await?;
-    if held {
-        if subject.owns_item_status() {
-            items::mark_queued(&mut tx, subject.item, now).await?;
-        }
-        tx.commit().await?;
-    }
-    Ok(held)
-}
-
-/// What recovery did with jobs whose worker is gone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Recovery {
-    pub requeued: Vec<JobId>,
-    pub failed: Vec<JobId>,
-}
-
-#[derive(FromRow)]
-struct OrphanRow {
-    id: String,
-    kind: String,
-    item_id: String,
-    attempt: i64,
-    max_attempts: i64,
-    lease_owner: Option<String>,
-}
-
-/// Jobs leased by `owner` whose worker is gone: everything it held before this process's
-/// PipelineActor started (an earlier boot, or the same boot before the actor restarted).
-/// The lost attempt stays charged; jobs with attempts left are queued again, the rest fail.
-pub async fn recover_owned(db: &Db, owner: &str, now: i64) -> Result<Recovery, DbError> {
-    let rows: Vec<OrphanRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT id, kind, item_id, attempt, max_attempts, lease_owner FROM jobs \
-         WHERE state = 'running' AND lease_owner = $1")
-        .bind(owner)
-        .fetch_all(pool)
-        .await)?;
-    recover_rows(db, rows, now, None).await
-}
-
-/// Jobs of other processes whose lease ran out (the process died, or lost the database).
-/// Each is first taken over with a compare-and-set that requires the lease to still be
-/// expired and hands it to `recoverer`: if the old owner renews at the same moment, one of
-/// the two wins, and a loser that renews later learns it lost the job. This process's own
-/// jobs are never taken: it renews what it runs, and recovers the rest when it restarts.
-pub async fn recover_expired(db: &Db, recoverer: &str, now: i64) -> Result<Recovery, DbError> {
-    let rows: Vec<OrphanRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT id, kind, item_id, attempt, max_attempts, lease_owner FROM jobs \
-         WHERE state = 'running' AND lease_until < $1 AND lease_owner <> $2")
-        .bind(now)
-        .bind(recoverer)
-        .fetch_all(pool)
-        .await)?;
-    recover_rows(db, rows, now, Some(recoverer)).await
-}
-
-async fn recover_rows(
-    db: &Db,
-    rows: Vec<OrphanRow>,
-    now: i64,
-    take_over_as: Option<&str>,
-) -> Result<Recovery, DbError> {
-    let mut report = Recovery::default();
-    for row in rows {
-        let (Ok(job), Ok(item), Some(kind), Some(owner)) = (
-            JobId::parse(&row.id),
-            ItemId::parse(&row.item_id),
-            JobKind::parse(&row.kind),
-            row.lease_owner,
-        ) else {
-            return Err(DbError::Corrupt(format!("job row {}", row.id)));
-        };
-        let subject = Subject { kind, item };
-        let mut lease = Lease {
-            job,
-            attempt: to_u64(row.attempt, "attempt")? as u32,
-            owner,
-            item,
-        };
-        let max_attempts = to_u64(row.max_attempts, "max_attempts")? as u32;
-        let lost = JobError::new(
-            ErrorCode::WorkerLost,
-            "the worker running this job stopped before finishing it",
-        );
-        let mut tx = db.begin_write().await?;
-        if let Some(recoverer) = take_over_as {
-            let marker = format!("recovering:{recoverer}");
-            let taken = on_tx!(&mut tx, conn => sqlx::query(
-                "UPDATE jobs SET lease_owner = $4 WHERE id = $1 AND state = 'running' AND attempt = $2 \
-                 AND lease_owner = $3 AND lease_until < $5")
-                .bind(job.to_string())
-                .bind(i64::from(lease.attempt))
-                .bind(&lease.owner)
-                .bind(&marker)
-                .bind(now)
-                .execute(conn)
-                .await
-                .map(|done| done.rows_affected()))?;
-            if taken == 0 {
-                continue; // renewed, finished or recovered by someone else meanwhile
-            }
-            lease.owner = marker;
-        }
-        let (done, requeued) = if lease.attempt >= max_attempts {
-            (fail_in(&mut tx, &lease, subject, &lost, now).await?, false)
-        } else {
-            (
-                retry_in(&mut tx, &lease, subject, &lost, now, now).await?,
-                true,
-            )
-        };
-        if done {
-            tx.commit().await?;
-            if requeued {
-                report.requeued.push(job)
-            } else {
-                report.failed.push(job)
-            }
-        }
-    }
-    Ok(report)
 }
 
 /// A job as stored, for inspection (CLI, tests, operators).
@@ -659,40 +372,196 @@ pub async fn unfinished(db: &Db) -> Result<Vec<String>, DbError> {
 
 /// Ids of jobs other live processes are running right now (their work dirs must survive our
 /// start-up sweep when instances share a media root).
-pub async fn running_elsewhere(db: &Db, owner: &str, now: i64) -> Result<Vec<String>, DbError> {
+pub async fn running_elsewhere(
+    db: &Db,
+    owner: &str,
+    now: Timestamp,
+) -> Result<Vec<String>, DbError> {
     let ids: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(
         "SELECT id FROM jobs WHERE state = 'running' AND lease_owner <> $1 AND lease_until >= $2")
         .bind(owner)
-        .bind(now)
+        .bind(now.as_millis())
         .fetch_all(pool)
         .await)?;
     Ok(ids)
 }
 
-/// Cancels the item's unfinished capture or import (a running attempt anywhere loses its
-/// lease: its completion will not hold) and marks the item cancelled. False when nothing was
-/// left to cancel.
-pub async fn cancel_item(
-    db: &Db,
+/// A running job whose worker is gone, as recovery finds it.
+#[derive(Debug, Clone)]
+pub(crate) struct Orphan {
+    pub lease: Lease,
+    pub subject: Subject,
+    pub max_attempts: u32,
+}
+
+#[derive(FromRow)]
+struct OrphanRow {
+    id: String,
+    kind: String,
+    item_id: String,
+    attempt: i64,
+    max_attempts: i64,
+    lease_owner: Option<String>,
+}
+
+impl TryFrom<OrphanRow> for Orphan {
+    type Error = DbError;
+
+    fn try_from(row: OrphanRow) -> Result<Self, DbError> {
+        let (Ok(job), Ok(item), Some(kind), Some(owner)) = (
+            JobId::parse(&row.id),
+            ItemId::parse(&row.item_id),
+            JobKind::parse(&row.kind),
+            row.lease_owner,
+        ) else {
+            return Err(DbError::Corrupt(format!("job row {}", row.id)));
+        };
+        Ok(Orphan {
+            lease: Lease {
+                job,
+                attempt: to_u64(row.attempt, "attempt")? as u32,
+                owner,
+                item,
+            },
+            subject: Subject { kind, item },
+            max_attempts: to_u64(row.max_attempts, "max_attempts")? as u32,
+        })
+    }
+}
+
+/// Running jobs leased by `owner`.
+pub(crate) async fn running_of(db: &Db, owner: &str) -> Result<Vec<Orphan>, DbError> {
+    let rows: Vec<OrphanRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT id, kind, item_id, attempt, max_attempts, lease_owner FROM jobs \
+         WHERE state = 'running' AND lease_owner = $1")
+        .bind(owner)
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter().map(Orphan::try_from).collect()
+}
+
+/// Running jobs of other owners than `except` whose lease ran out before `now`.
+pub(crate) async fn expired(db: &Db, except: &str, now: Timestamp) -> Result<Vec<Orphan>, DbError> {
+    let rows: Vec<OrphanRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT id, kind, item_id, attempt, max_attempts, lease_owner FROM jobs \
+         WHERE state = 'running' AND lease_until < $1 AND lease_owner <> $2")
+        .bind(now.as_millis())
+        .bind(except)
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter().map(Orphan::try_from).collect()
+}
+
+/// Hands an expired lease to `new_owner`, if it is still expired and unchanged.
+pub(crate) async fn take_over(
+    tx: &mut Tx,
+    lease: &Lease,
+    new_owner: &str,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let taken = on_tx!(tx, conn => sqlx::query(
+        "UPDATE jobs SET lease_owner = $4 WHERE id = $1 AND state = 'running' AND attempt = $2 \
+         AND lease_owner = $3 AND lease_until < $5")
+        .bind(lease.job.to_string())
+        .bind(i64::from(lease.attempt))
+        .bind(&lease.owner)
+        .bind(new_owner)
+        .bind(now.as_millis())
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(taken == 1)
+}
+
+/// Cancels the item's unfinished captures and imports; how many there were.
+pub(crate) async fn cancel_of_item(
+    tx: &mut Tx,
     item: ItemId,
     error: &JobError,
-    now: i64,
-) -> Result<bool, DbError> {
-    let mut tx = db.begin_write().await?;
-    let cancelled = on_tx!(&mut tx, conn => sqlx::query(
+    now: Timestamp,
+) -> Result<u64, DbError> {
+    let cancelled = on_tx!(tx, conn => sqlx::query(
         "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_until = NULL, \
          last_error_code = $2, last_error = $3, finished_at = $4, updated_at = $4 \
          WHERE item_id = $1 AND state IN ('queued', 'running') AND kind IN ('capture', 'import')")
         .bind(item.to_string())
         .bind(error.code.as_str())
         .bind(&error.message)
-        .bind(now)
+        .bind(now.as_millis())
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
-    if cancelled > 0 {
-        items::mark_failed(&mut tx, item, ItemStatus::Cancelled, error, now).await?;
-    }
-    tx.commit().await?;
-    Ok(cancelled > 0)
+    Ok(cancelled)
+}
+
+/// The item and payload of the job with `key`, if there is one.
+pub(crate) async fn by_key(
+    tx: &mut Tx,
+    key: &str,
+) -> Result<Option<(ItemId, Option<String>)>, DbError> {
+    let row: Option<(String, Option<String>)> = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT item_id, payload FROM jobs WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await)?;
+    row.map(|(item, payload)| {
+        ItemId::parse(&item)
+            .map(|item| (item, payload))
+            .map_err(|_| DbError::Corrupt(format!("job {key} names item '{item}'")))
+    })
+    .transpose()
+}
+
+/// The item of the job with `key`, if there is one.
+pub async fn item_of_key(db: &Db, key: &str) -> Result<Option<ItemId>, DbError> {
+    let item: Option<String> = on_pool!(db, pool => sqlx::query_scalar(
+        "SELECT item_id FROM jobs WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await)?;
+    item.map(|item| {
+        ItemId::parse(&item).map_err(|_| DbError::Corrupt(format!("job {key} names item '{item}'")))
+    })
+    .transpose()
+}
+
+/// The payloads of the import jobs of `item`.
+pub(crate) async fn import_payloads_of(
+    tx: &mut Tx,
+    item: ItemId,
+) -> Result<Vec<Option<String>>, DbError> {
+    let payloads = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT payload FROM jobs WHERE item_id = $1 AND kind = $2")
+        .bind(item.to_string())
+        .bind(JobKind::Import.as_str())
+        .fetch_all(conn)
+        .await)?;
+    Ok(payloads)
+}
+
+/// The payloads of import jobs still waiting or running.
+pub async fn pending_import_payloads(db: &Db) -> Result<Vec<Option<String>>, DbError> {
+    let payloads = on_pool!(db, pool => sqlx::query_scalar(
+        "SELECT payload FROM jobs WHERE kind = $1 AND state IN ('queued', 'running')")
+        .bind(JobKind::Import.as_str())
+        .fetch_all(pool)
+        .await)?;
+    Ok(payloads)
+}
+
+/// The queued or running transcode of `item` with this payload (quality), if any.
+pub(crate) async fn active_transcode(
+    db: &Db,
+    item: ItemId,
+    payload: &str,
+) -> Result<Option<JobId>, DbError> {
+    let id: Option<String> = on_pool!(db, pool => sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE item_id = $1 AND kind = 'transcode' AND payload = $2 \
+         AND state IN ('queued', 'running')")
+        .bind(item.to_string())
+        .bind(payload)
+        .fetch_optional(pool)
+        .await)?;
+    id.map(|id| JobId::parse(&id).map_err(|_| DbError::Corrupt(format!("job id {id}"))))
+        .transpose()
 }

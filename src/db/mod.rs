@@ -11,6 +11,10 @@ pub mod housekeeping;
 pub mod imports;
 pub mod items;
 pub mod jobs;
+pub mod outcome;
+pub mod record;
+pub mod recovery;
+pub mod removal;
 pub mod renditions;
 pub mod telegram;
 

@@ -3,10 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-use super::jobs::{self, NewJob};
 use super::{Db, DbError, Tx, on_pool, on_tx, to_i64, to_u64};
-use crate::clock;
-use crate::domain::{ItemId, JobId, JobKind, Quality};
+use crate::domain::{ItemId, Quality, Timestamp};
 
 /// A stored rendition of an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +17,7 @@ pub struct Rendition {
     pub height: u32,
     pub size_bytes: u64,
     pub sha256: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 #[derive(FromRow)]
@@ -48,7 +46,7 @@ impl TryFrom<RenditionRow> for Rendition {
             size_bytes: to_u64(row.size_bytes, "size")?,
             path: row.path,
             sha256: row.sha256,
-            created_at: row.created_at,
+            created_at: Timestamp::from_millis(row.created_at),
         })
     }
 }
@@ -94,7 +92,7 @@ pub(crate) async fn insert(tx: &mut Tx, r: &Rendition) -> Result<(), DbError> {
         .bind(i64::from(r.height))
         .bind(to_i64(r.size_bytes))
         .bind(&r.sha256)
-        .bind(r.created_at)
+        .bind(r.created_at.as_millis())
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
@@ -124,76 +122,4 @@ impl TranscodePayload {
         let stored: Stored = serde_json::from_str(payload?).ok()?;
         Quality::parse(&stored.quality)
     }
-}
-
-/// The answer to a transcode request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TranscodeRequest {
-    /// The rendition is already stored.
-    Existing(Rendition),
-    /// A job makes it; `created` is false when an identical request already had queued it.
-    Queued { job: JobId, created: bool },
-}
-
-/// Queues a transcode of `item` to `quality`, unless the rendition exists or one is already
-/// waiting or running.
-pub async fn request_transcode(
-    db: &Db,
-    item: ItemId,
-    quality: Quality,
-    max_attempts: u32,
-) -> Result<TranscodeRequest, DbError> {
-    if let Some(existing) = get(db, item, quality).await? {
-        return Ok(TranscodeRequest::Existing(existing));
-    }
-    let payload = TranscodePayload::json(quality);
-    if let Some(job) = active_transcode(db, item, &payload).await? {
-        return Ok(TranscodeRequest::Queued {
-            job,
-            created: false,
-        });
-    }
-    let job = JobId::new();
-    let new = NewJob {
-        kind: JobKind::Transcode,
-        item_id: item,
-        platform: None,
-        max_attempts,
-        // Unique per request series; "one active transcode per item and quality" is the
-        // partial unique index's job.
-        idempotency_key: format!("transcode:{item}:{quality}:{job}"),
-        run_after: clock::now_ms(),
-        payload: Some(payload.clone()),
-    };
-    let mut tx = db.begin_write().await?;
-    match jobs::insert(&mut tx, &new).await {
-        Ok(job) => {
-            tx.commit().await?;
-            Ok(TranscodeRequest::Queued { job, created: true })
-        }
-        Err(DbError::Sqlx(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-            drop(tx);
-            // Another instance queued the same transcode a moment ago.
-            let job = active_transcode(db, item, &payload)
-                .await?
-                .ok_or_else(|| DbError::Corrupt("an active transcode vanished".into()))?;
-            Ok(TranscodeRequest::Queued {
-                job,
-                created: false,
-            })
-        }
-        Err(e) => Err(e),
-    }
-}
-
-async fn active_transcode(db: &Db, item: ItemId, payload: &str) -> Result<Option<JobId>, DbError> {
-    let id: Option<String> = on_pool!(db, pool => sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE item_id = $1 AND kind = 'transcode' AND payload = $2 \
-         AND state IN ('queued', 'running')")
-        .bind(item.to_string())
-        .bind(payload)
-        .fetch_optional(pool)
-        .await)?;
-    id.map(|id| JobId::parse(&id).map_err(|_| DbError::Corrupt(format!("job id {id}"))))
-        .transpose()
 }

@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use super::{Db, DbError, on_pool, on_tx};
-use crate::domain::ItemId;
+use crate::domain::{ItemId, Timestamp};
 
 /// A stored update waiting to be handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub async fn store_update(
     db: &Db,
     update_id: i64,
     payload: &str,
-    now: i64,
+    now: Timestamp,
 ) -> Result<bool, DbError> {
     let mut tx = db.begin_write().await?;
     let inserted = on_tx!(&mut tx, conn => sqlx::query(
@@ -27,7 +27,7 @@ pub async fn store_update(
          VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT (update_id) DO NOTHING")
         .bind(update_id)
         .bind(payload)
-        .bind(now)
+        .bind(now.as_millis())
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
@@ -45,11 +45,11 @@ pub async fn last_update_id(db: &Db) -> Result<Option<i64>, DbError> {
 }
 
 /// The oldest pending update that is due, in arrival order.
-pub async fn next_pending(db: &Db, now: i64) -> Result<Option<PendingUpdate>, DbError> {
+pub async fn next_pending(db: &Db, now: Timestamp) -> Result<Option<PendingUpdate>, DbError> {
     let row: Option<(i64, String, i32)> = on_pool!(db, pool => sqlx::query_as(
         "SELECT update_id, payload, attempts FROM telegram_updates \
          WHERE state = 'pending' AND run_after <= $1 ORDER BY update_id LIMIT 1")
-        .bind(now)
+        .bind(now.as_millis())
         .fetch_optional(pool)
         .await)?;
     Ok(row.map(|(update_id, payload, attempts)| PendingUpdate {
@@ -68,13 +68,13 @@ pub async fn next_due_at(db: &Db) -> Result<Option<i64>, DbError> {
     Ok(min.0)
 }
 
-pub async fn mark_handled(db: &Db, update_id: i64, now: i64) -> Result<(), DbError> {
+pub async fn mark_handled(db: &Db, update_id: i64, now: Timestamp) -> Result<(), DbError> {
     let mut tx = db.begin_write().await?;
     on_tx!(&mut tx, conn => sqlx::query(
         "UPDATE telegram_updates SET state = 'handled', payload = '', handled_at = $2 \
          WHERE update_id = $1")
         .bind(update_id)
-        .bind(now)
+        .bind(now.as_millis())
         .execute(conn)
         .await
         .map(|_| ()))?;
@@ -82,13 +82,13 @@ pub async fn mark_handled(db: &Db, update_id: i64, now: i64) -> Result<(), DbErr
 }
 
 /// Handling failed for a passing reason: try again at `run_after`.
-pub async fn postpone(db: &Db, update_id: i64, run_after: i64) -> Result<(), DbError> {
+pub async fn postpone(db: &Db, update_id: i64, run_after: Timestamp) -> Result<(), DbError> {
     let mut tx = db.begin_write().await?;
     on_tx!(&mut tx, conn => sqlx::query(
         "UPDATE telegram_updates SET attempts = attempts + 1, run_after = $2 \
          WHERE update_id = $1 AND state = 'pending'")
         .bind(update_id)
-        .bind(run_after)
+        .bind(run_after.as_millis())
         .execute(conn)
         .await
         .map(|_| ()))?;
@@ -97,12 +97,12 @@ pub async fn postpone(db: &Db, update_id: i64, run_after: i64) -> Result<(), DbE
 
 /// Forgets handled updates received before `before`, keeping the newest row so that polling
 /// still knows where it stopped. Telegram never redelivers a confirmed update.
-pub async fn prune_handled(db: &Db, before: i64) -> Result<u64, DbError> {
+pub async fn prune_handled(db: &Db, before: Timestamp) -> Result<u64, DbError> {
     let mut tx = db.begin_write().await?;
     let pruned = on_tx!(&mut tx, conn => sqlx::query(
         "DELETE FROM telegram_updates WHERE state = 'handled' AND received_at < $1 \
          AND update_id < (SELECT MAX(update_id) FROM telegram_updates)")
-        .bind(before)
+        .bind(before.as_millis())
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
@@ -151,11 +151,15 @@ pub async fn insert_reply(
 }
 
 /// Replies still following their item whose last edit is at or before `edited_before`.
-pub async fn open_replies(db: &Db, edited_before: i64, limit: u32) -> Result<Vec<Reply>, DbError> {
+pub async fn open_replies(
+    db: &Db,
+    edited_before: Timestamp,
+    limit: u32,
+) -> Result<Vec<Reply>, DbError> {
     let rows: Vec<Reply> = on_pool!(db, pool => sqlx::query_as(
         "SELECT chat_id, message_id, item_id, text, edited_at FROM telegram_replies \
          WHERE finished = 0 AND edited_at <= $1 ORDER BY edited_at LIMIT $2")
-        .bind(edited_before)
+        .bind(edited_before.as_millis())
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await)?;
@@ -168,7 +172,7 @@ pub async fn update_reply(
     chat_id: i64,
     message_id: i64,
     text: &str,
-    edited_at: i64,
+    edited_at: Timestamp,
     finished: bool,
 ) -> Result<(), DbError> {
     let mut tx = db.begin_write().await?;
@@ -178,7 +182,7 @@ pub async fn update_reply(
         .bind(chat_id)
         .bind(message_id)
         .bind(text)
-        .bind(edited_at)
+        .bind(edited_at.as_millis())
         .bind(i32::from(finished))
         .execute(conn)
         .await
@@ -200,30 +204,37 @@ mod tests {
         (db, dir)
     }
 
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
     #[tokio::test]
     async fn an_update_is_stored_once_and_handled_in_order() {
         let (db, _dir) = db().await;
-        assert!(store_update(&db, 7, "{\"b\":1}", 10).await.unwrap());
-        assert!(store_update(&db, 5, "{\"a\":1}", 10).await.unwrap());
+        assert!(store_update(&db, 7, "{\"b\":1}", at(10)).await.unwrap());
+        assert!(store_update(&db, 5, "{\"a\":1}", at(10)).await.unwrap());
         // Redelivery of a stored update changes nothing.
-        assert!(!store_update(&db, 7, "{\"other\":1}", 20).await.unwrap());
+        assert!(!store_update(&db, 7, "{\"other\":1}", at(20)).await.unwrap());
         assert_eq!(last_update_id(&db).await.unwrap(), Some(7));
 
-        let first = next_pending(&db, 10).await.unwrap().unwrap();
+        let first = next_pending(&db, at(10)).await.unwrap().unwrap();
         assert_eq!((first.update_id, first.payload.as_str()), (5, "{\"a\":1}"));
-        postpone(&db, 5, 100).await.unwrap();
+        postpone(&db, 5, at(100)).await.unwrap();
         // Postponed: the next one due is 7; at 100, 5 again with its attempt counted.
-        assert_eq!(next_pending(&db, 50).await.unwrap().unwrap().update_id, 7);
-        mark_handled(&db, 7, 50).await.unwrap();
+        assert_eq!(
+            next_pending(&db, at(50)).await.unwrap().unwrap().update_id,
+            7
+        );
+        mark_handled(&db, 7, at(50)).await.unwrap();
         assert_eq!(next_due_at(&db).await.unwrap(), Some(100));
-        let again = next_pending(&db, 100).await.unwrap().unwrap();
+        let again = next_pending(&db, at(100)).await.unwrap().unwrap();
         assert_eq!((again.update_id, again.attempts), (5, 1));
-        mark_handled(&db, 5, 100).await.unwrap();
-        assert_eq!(next_pending(&db, i64::MAX).await.unwrap(), None);
+        mark_handled(&db, 5, at(100)).await.unwrap();
+        assert_eq!(next_pending(&db, at(i64::MAX)).await.unwrap(), None);
 
         // Pruning keeps the newest row, so polling still resumes after 7.
-        assert_eq!(prune_handled(&db, i64::MAX).await.unwrap(), 1);
+        assert_eq!(prune_handled(&db, at(i64::MAX)).await.unwrap(), 1);
         assert_eq!(last_update_id(&db).await.unwrap(), Some(7));
-        assert!(!store_update(&db, 7, "{}", 30).await.unwrap());
+        assert!(!store_update(&db, 7, "{}", at(30)).await.unwrap());
     }
 }

@@ -14,6 +14,7 @@ pub mod quality;
 pub mod range;
 pub mod ssrf;
 pub mod text;
+pub mod time;
 
 pub use capture_url::CaptureUrl;
 pub use error_code::{ErrorCode, JobError};
@@ -22,3 +23,4 @@ pub use item::{ItemKind, ItemStatus, MediaInfo, Progress, Source, Stage, ThumbSi
 pub use job::{JobKind, JobState};
 pub use platform::Platform;
 pub use quality::Quality;
+pub use time::Timestamp;

@@ -11,7 +11,7 @@ use warp::reply::Response;
 use super::dto::ItemJson;
 use super::error::{ApiError, respond};
 use crate::context::AppContext;
-use crate::db::items::CaptureOutcome;
+use crate::db::record::CaptureOutcome;
 use crate::domain::{ErrorCode, Source};
 use crate::intake::Intake;
 

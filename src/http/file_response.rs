@@ -16,6 +16,7 @@ use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
 use crate::clock;
+use crate::domain::Timestamp;
 use crate::domain::range::{self, ByteRange, RangeOutcome};
 use crate::storage::served::ServedFile;
 use crate::sys::MappedFile;
@@ -57,8 +58,8 @@ fn none_match(header: &str, etag: &str) -> bool {
 }
 
 /// IMF-fixdate, as HTTP wants dates.
-pub fn http_date(ms: i64) -> Option<String> {
-    clock::datetime(ms)
+pub fn http_date(at: Timestamp) -> Option<String> {
+    clock::datetime(at)
         .format(time::macros::format_description!(
             "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
         ))
@@ -182,7 +183,7 @@ mod tests {
     #[test]
     fn http_dates_are_imf_fixdate() {
         assert_eq!(
-            http_date(1_700_000_000_000).as_deref(),
+            http_date(Timestamp::from_millis(1_700_000_000_000)).as_deref(),
             Some("Tue, 14 Nov 2023 22:13:20 GMT")
         );
     }

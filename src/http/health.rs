@@ -15,8 +15,8 @@ use warp::reply::Response;
 
 use crate::actors::PipelineHandle;
 use crate::context::AppContext;
-use crate::domain::Platform;
 use crate::domain::breaker::Gate;
+use crate::domain::{Platform, Timestamp};
 use crate::storage;
 
 pub fn healthz() -> Response {
@@ -57,7 +57,7 @@ async fn platform_statuses(
     let stored = crate::db::breakers::load_all(&ctx.db)
         .await
         .unwrap_or_default();
-    let now = crate::clock::now_ms();
+    let now = crate::clock::now().as_millis();
     Platform::ALL
         .into_iter()
         .map(|platform| {
@@ -65,7 +65,10 @@ async fn platform_statuses(
             let breaker = saved.map(|s| s.breaker).unwrap_or_default();
             let (state, open_until) = match breaker.gate(now) {
                 Gate::Closed => ("closed", None),
-                Gate::Open { until } => ("open", Some(crate::clock::rfc3339(until))),
+                Gate::Open { until } => (
+                    "open",
+                    Some(crate::clock::rfc3339(Timestamp::from_millis(until))),
+                ),
                 Gate::Probe => ("probing", None),
             };
             let cookies_file = &ctx.settings.platforms.get(platform).cookies_file;

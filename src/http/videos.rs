@@ -18,7 +18,8 @@ use super::items::load;
 use crate::actors::PipelineHandle;
 use crate::context::AppContext;
 use crate::db::items::Item;
-use crate::db::renditions::{self, TranscodeRequest};
+use crate::db::record::TranscodeRequest;
+use crate::db::renditions;
 use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, Quality, ThumbSize};
 use crate::storage::served::{ServedFile, Variant};
 

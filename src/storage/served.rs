@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::domain::{ItemId, Quality, ThumbSize};
+use crate::domain::{ItemId, Quality, ThumbSize, Timestamp};
 use crate::sys::MappedFile;
 
 /// Which file of an item.
@@ -30,7 +30,7 @@ pub struct ServedFile {
     /// A strong validator: changes whenever the bytes could.
     pub version: String,
     /// When the file was completed (Unix ms).
-    pub completed_at: Option<i64>,
+    pub completed_at: Option<Timestamp>,
 }
 
 impl ServedFile {
@@ -38,7 +38,7 @@ impl ServedFile {
     pub fn open(
         path: &std::path::Path,
         version: String,
-        completed_at: Option<i64>,
+        completed_at: Option<Timestamp>,
     ) -> std::io::Result<Self> {
         let file = std::fs::File::open(path)?;
         let len = file.metadata()?.len();

@@ -144,7 +144,7 @@ impl WatchFolder {
 
     fn processed_destination(&self, path: &Path) -> PathBuf {
         // `Date` displays as YYYY-MM-DD.
-        let day = clock::datetime(clock::now_ms()).date().to_string();
+        let day = clock::datetime(clock::now()).date().to_string();
         self.inbox
             .processed_destination(path.file_name().unwrap_or_default(), &day)
     }

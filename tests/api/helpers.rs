@@ -422,7 +422,7 @@ pub async fn seed_completed_video(
     bytes: &[u8],
 ) -> prsnl::domain::ItemId {
     let id = prsnl::domain::ItemId::new();
-    let now = prsnl::clock::now_ms();
+    let now = prsnl::clock::now();
     let paths = prsnl::domain::layout::MediaPaths::for_item(
         id.as_uuid(),
         prsnl::domain::ItemKind::Video,
@@ -449,7 +449,7 @@ pub async fn seed_completed_video(
                 .bind(&paths.thumb_small)
                 .bind(&paths.thumb_medium)
                 .bind(&paths.thumb_large)
-                .bind(now)
+                .bind(now.as_millis())
                 .execute($pool)
                 .await
                 .unwrap()

@@ -109,9 +109,9 @@ on_both_backends! {
         assert_eq!(scrape.value("prsnl_jobs_in_flight", &[("kind", "capture")]), 1.0);
         assert_eq!(scrape.value("prsnl_queue_jobs", &[("platform", "youtube")]), 0.0);
 
-        let now = prsnl::clock::now_ms();
-        let open = prsnl::domain::breaker::Breaker { failures: 2, open_until: now + 3_600_000 };
-        prsnl::db::breakers::save(&app.ctx().db, prsnl::domain::Platform::Youtube, &open, Some("429"))
+        let now = prsnl::clock::now();
+        let open = prsnl::domain::breaker::Breaker { failures: 2, open_until: now.as_millis() + 3_600_000 };
+        prsnl::db::breakers::save(&app.ctx().db, prsnl::domain::Platform::Youtube, &open, Some("429"), now)
             .await
             .unwrap();
         scrape_until(&app, "youtube's breaker shows open", |s| {

@@ -5,10 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prsnl::db::Db;
-use prsnl::db::items::{self, Completion, NewCapture};
-use prsnl::db::jobs::{self, Claimant, Effect, Lane, Lease, Subject};
+use prsnl::db::items::{self, Completion};
+use prsnl::db::jobs::{self, Claimant, Lane, Lease, Subject};
+use prsnl::db::outcome::{self, Charge, Effect, Requeue};
+use prsnl::db::record::{self, NewCapture};
+use prsnl::db::recovery;
 use prsnl::domain::{
     CaptureUrl, ErrorCode, ItemId, JobError, JobId, JobState, MediaInfo, Platform, Source,
+    Timestamp,
 };
 
 use crate::helpers::{fresh_db, on_both_backends};
@@ -25,7 +29,7 @@ async fn enqueue(db: &Db, n: usize, max_attempts: u32) -> Vec<ItemId> {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let url = CaptureUrl::parse(&format!("https://example.com/video/{i}.mp4")).unwrap();
-        let record = items::insert_capture(
+        let record = record::capture(
             db,
             &NewCapture {
                 source_url: url.to_string(),
@@ -36,6 +40,7 @@ async fn enqueue(db: &Db, n: usize, max_attempts: u32) -> Vec<ItemId> {
                 owner: None,
                 max_attempts,
             },
+            now(),
         )
         .await
         .unwrap();
@@ -72,12 +77,25 @@ fn capture_of(item: ItemId) -> Subject {
     }
 }
 
+/// A release at shutdown: back to the queue at once, uncharged, the last error kept.
+fn released() -> Requeue<'static> {
+    Requeue {
+        run_after: now(),
+        reason: None,
+        charge: Charge::Uncharged,
+    }
+}
+
+fn later(t: Timestamp, ms: u64) -> Timestamp {
+    t.plus(Duration::from_millis(ms))
+}
+
 fn captured(item: ItemId, completion: &Completion) -> Effect<'_> {
     Effect::Captured { item, completion }
 }
 
-fn now() -> i64 {
-    prsnl::clock::now_ms()
+fn now() -> Timestamp {
+    prsnl::clock::now()
 }
 
 on_both_backends! {
@@ -105,7 +123,7 @@ on_both_backends! {
                         }
                         for job in claimed {
                             *processed.lock().unwrap().entry(job.lease.job).or_default() += 1;
-                            match jobs::complete(&db, &job.lease, Effect::Captured { item: job.item_id, completion: &completion() }, now()).await {
+                            match outcome::complete(&db, &job.lease, Effect::Captured { item: job.item_id, completion: &completion() }, now()).await {
                                 Ok(true) => {}
                                 Ok(false) => errors.lock().unwrap().push(format!("lost lease of {}", job.lease.job)),
                                 Err(e) => errors.lock().unwrap().push(e.to_string()),
@@ -151,10 +169,10 @@ on_both_backends! {
         let claimed = jobs::claim(&db, &claimant("host-a", "boot-1"), Lane::Download(Platform::Generic), 5, now()).await.unwrap();
         assert_eq!(claimed.len(), 1);
         // Another instance's recovery does not touch host-a's jobs.
-        let other = jobs::recover_owned(&db, "host-b", now()).await.unwrap();
+        let other = recovery::recover_owned(&db, "host-b", now()).await.unwrap();
         assert!(other.requeued.is_empty());
         // host-a comes back (a new boot) and takes its orphans back to the queue.
-        let recovery = jobs::recover_owned(&db, "host-a", now()).await.unwrap();
+        let recovery = recovery::recover_owned(&db, "host-a", now()).await.unwrap();
         assert_eq!(recovery.requeued, vec![claimed[0].lease.job]);
         let job = &jobs::for_item(&db, item).await.unwrap()[0];
         assert_eq!(job.state, JobState::Queued);
@@ -171,7 +189,7 @@ on_both_backends! {
         for _ in 0..2 {
             let claimed = jobs::claim(&db, &claimant("host-a", "boot"), Lane::Download(Platform::Generic), 1, now()).await.unwrap();
             assert_eq!(claimed.len(), 1);
-            jobs::recover_owned(&db, "host-a", now()).await.unwrap();
+            recovery::recover_owned(&db, "host-a", now()).await.unwrap();
         }
         let job = &jobs::for_item(&db, item).await.unwrap()[0];
         assert_eq!(job.state, JobState::Failed);
@@ -189,17 +207,17 @@ on_both_backends! {
         let (db, _dir, _pg) = fresh_db(&backend).await;
         let [item] = enqueue(&db, 1, 3).await[..] else { unreachable!() };
         let first = jobs::claim(&db, &claimant("a", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
-        jobs::recover_owned(&db, "a", now()).await.unwrap();
+        recovery::recover_owned(&db, "a", now()).await.unwrap();
         let second = jobs::claim(&db, &claimant("b", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
         assert_eq!(second.lease.attempt, 2);
         // The zombie of attempt 1 can neither complete, fail nor release the job.
         let error = JobError::new(ErrorCode::DownloadFailed, "zombie");
-        assert!(!jobs::complete(&db, &first.lease, captured(item, &completion()), now()).await.unwrap());
-        assert!(!jobs::fail(&db, &first.lease, capture_of(item), &error, now()).await.unwrap());
-        assert!(!jobs::release(&db, &first.lease, capture_of(item), now()).await.unwrap());
+        assert!(!outcome::complete(&db, &first.lease, captured(item, &completion()), now()).await.unwrap());
+        assert!(!outcome::fail(&db, &first.lease, capture_of(item), &error, now()).await.unwrap());
+        assert!(!outcome::requeue(&db, &first.lease, capture_of(item), released(), now()).await.unwrap());
         let forged = Lease { owner: "a".into(), ..second.lease.clone() };
-        assert!(!jobs::complete(&db, &forged, captured(item, &completion()), now()).await.unwrap());
-        assert!(jobs::complete(&db, &second.lease, captured(item, &completion()), now()).await.unwrap());
+        assert!(!outcome::complete(&db, &forged, captured(item, &completion()), now()).await.unwrap());
+        assert!(outcome::complete(&db, &second.lease, captured(item, &completion()), now()).await.unwrap());
         assert_eq!(jobs::for_item(&db, item).await.unwrap()[0].state, JobState::Completed);
     }
 }
@@ -212,13 +230,13 @@ on_both_backends! {
         let job = jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
         let error = JobError::new(ErrorCode::UpstreamError, "HTTP 500");
         let t = now();
-        assert!(jobs::retry(&db, &job.lease, capture_of(item), &error, t + 10_000, t).await.unwrap());
-        assert!(jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, t + 1).await.unwrap().is_empty(), "not due yet");
-        assert!(jobs::claim(&db, &who, Lane::Download(Platform::Youtube), 1, t + 20_000).await.unwrap().is_empty(), "other platform");
-        let again = jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, t + 20_000).await.unwrap().remove(0);
+        assert!(outcome::requeue(&db, &job.lease, capture_of(item), Requeue { run_after: later(t, 10_000), reason: Some(&error), charge: Charge::Charged }, t).await.unwrap());
+        assert!(jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, later(t, 1)).await.unwrap().is_empty(), "not due yet");
+        assert!(jobs::claim(&db, &who, Lane::Download(Platform::Youtube), 1, later(t, 20_000)).await.unwrap().is_empty(), "other platform");
+        let again = jobs::claim(&db, &who, Lane::Download(Platform::Generic), 1, later(t, 20_000)).await.unwrap().remove(0);
         assert_eq!(again.lease.attempt, 2);
         // A shutdown hands the job back without charging the attempt.
-        assert!(jobs::release(&db, &again.lease, capture_of(item), now()).await.unwrap());
+        assert!(outcome::requeue(&db, &again.lease, capture_of(item), released(), now()).await.unwrap());
         let record = &jobs::for_item(&db, item).await.unwrap()[0];
         assert_eq!((record.state, record.attempt), (JobState::Queued, 1));
     }
@@ -235,14 +253,14 @@ on_both_backends! {
         assert_eq!(claimed.len(), 2);
         let leases: Vec<Lease> = claimed.iter().map(|c| c.lease.clone()).collect();
         // Process "a" renews only the first job; at t+15 s the second one's lease ran out.
-        assert!(jobs::renew_leases(&db, &who, &leases[..1], t + 9_000).await.unwrap().is_empty());
+        assert!(jobs::renew_leases(&db, &who, &leases[..1], later(t, 9_000)).await.unwrap().is_empty());
         // "a" never recovers its own jobs from under itself...
-        assert!(jobs::recover_expired(&db, "a", t + 15_000).await.unwrap().requeued.is_empty());
+        assert!(recovery::recover_expired(&db, "a", later(t, 15_000)).await.unwrap().requeued.is_empty());
         // ...but another process takes the expired one over.
-        let recovered = jobs::recover_expired(&db, "b", t + 15_000).await.unwrap();
+        let recovered = recovery::recover_expired(&db, "b", later(t, 15_000)).await.unwrap();
         assert_eq!(recovered.requeued, vec![claimed[1].lease.job]);
         // "a" learns it lost that job at its next renewal, and keeps the other.
-        let lost = jobs::renew_leases(&db, &who, &leases, t + 16_000).await.unwrap();
+        let lost = jobs::renew_leases(&db, &who, &leases, later(t, 16_000)).await.unwrap();
         assert_eq!(lost, vec![leases[1].clone()]);
         assert!(jobs::holds(&db, &leases[0]).await.unwrap());
         assert!(!jobs::holds(&db, &leases[1]).await.unwrap());

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use prsnl::db::items::{self, NewCapture};
 use prsnl::db::jobs::{self, Claimant};
+use prsnl::db::record::{self, NewCapture};
 use prsnl::domain::{CaptureUrl, ErrorCode, ItemId, JobState, Platform, Source};
 use prsnl::faults::FaultPoint;
 
@@ -110,11 +110,11 @@ on_both_backends! {
         // half-written work directory.
         let db = app.open_db().await;
         let parsed = CaptureUrl::parse(&url).unwrap();
-        let record = items::insert_capture(&db, &NewCapture { source_url: url.clone(), url: parsed, platform: Platform::Generic, platform_media_id: None, source: Source::Api, owner: None, max_attempts: 3 })
+        let record = record::capture(&db, &NewCapture { source_url: url.clone(), url: parsed, platform: Platform::Generic, platform_media_id: None, source: Source::Api, owner: None, max_attempts: 3 }, prsnl::clock::now())
             .await
             .unwrap();
         let claimant = Claimant { owner: app.settings.instance_id(), boot_id: "crashed-boot".into(), lease: Duration::from_secs(3600) };
-        let claimed = jobs::claim(&db, &claimant, jobs::Lane::Download(Platform::Generic), 1, prsnl::clock::now_ms()).await.unwrap();
+        let claimed = jobs::claim(&db, &claimant, jobs::Lane::Download(Platform::Generic), 1, prsnl::clock::now()).await.unwrap();
         assert_eq!(claimed.len(), 1);
         db.close().await;
         let leftover = app.settings.storage.media_root.join(format!("temp/processing/{}-1", claimed[0].lease.job));

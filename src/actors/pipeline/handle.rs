@@ -10,8 +10,7 @@ use ractor::RpcReplyPort;
 use super::{LostWork, PipelineMsg};
 use crate::actors::handle::Slot;
 use crate::db::imports::{ImportRecord, NewImport};
-use crate::db::items::{CaptureRecord, NewCapture};
-use crate::db::renditions::TranscodeRequest;
+use crate::db::record::{CaptureRecord, NewCapture, TranscodeRequest};
 use crate::domain::{ItemId, JobError, Quality};
 
 /// Recording a submission is one short transaction; this covers a busy database.

@@ -8,10 +8,26 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::actors::processing_worker::Processed;
+use super::output::Output;
 use crate::db::items::Item;
 use crate::db::jobs::{ClaimedJob, Lease, Subject};
 use crate::domain::{ItemId, JobId, Platform, Quality, Stage};
+
+/// Who holds an attempt's work right now: where a cancel goes, and which crash loses it.
+/// Set explicitly whenever the work is handed on, never inferred from the progress stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// The Pipeline itself: between hand-offs, or parked behind an identical video's commit.
+    Pipeline,
+    /// The downloader of this platform (under the DownloadSupervisor).
+    Downloader(Platform),
+    /// The blocking task that copies an import's file into the work directory.
+    Stager,
+    /// A processing worker (under the ProcessingPool).
+    Processing,
+    /// The StorageActor, moving the attempt's files into the tree.
+    Storage,
+}
 
 /// One running attempt.
 #[derive(Debug)]
@@ -19,7 +35,9 @@ pub struct Running {
     pub job: ClaimedJob,
     pub item: Item,
     pub platform: Platform,
+    /// What the attempt reports as its progress (and what the capacity rule counts).
     pub stage: Stage,
+    pub holder: Holder,
     pub work_dir: PathBuf,
     pub title: Option<String>,
     /// The rendition a transcode makes.
@@ -28,7 +46,8 @@ pub struct Running {
     pub announced_height: Option<u32>,
     /// Files of an earlier item with the same content, shared instead of stored again.
     pub shared: Option<crate::domain::layout::MediaPaths>,
-    pub processed: Option<Processed>,
+    /// What processing produced, between the hand-off to Storage and the completion.
+    pub output: Option<Output>,
     /// When progress was last written to the database (writes are throttled).
     pub last_progress_write: Option<Instant>,
     /// When the worker last reported anything about this attempt.
@@ -119,8 +138,7 @@ impl InFlight {
         self.jobs.drain().map(|(_, r)| r).collect()
     }
 
-    /// Leases of attempts in `stage`-class work: downloads of one platform, or everything
-    /// after the download.
+    /// Leases of the attempts `keep` selects.
     pub fn leases_where(&self, keep: impl Fn(&Running) -> bool) -> Vec<Lease> {
         self.jobs
             .values()
@@ -132,6 +150,11 @@ impl InFlight {
     /// Attempts working on `item`.
     pub fn of_item(&self, item: ItemId) -> Vec<Lease> {
         self.leases_where(|r| r.item.id == item)
+    }
+
+    /// Attempts whose work `holder` has (what its crash takes with it).
+    pub fn held_by(&self, holder: impl Fn(Holder) -> bool) -> Vec<Lease> {
+        self.leases_where(|r| holder(r.holder))
     }
 
     /// How many more processing-only jobs (transcodes, imports) may be claimed now.
@@ -205,8 +228,8 @@ mod tests {
                 ItemKind::Video,
                 time::OffsetDateTime::UNIX_EPOCH,
             ),
-            created_at: 0,
-            updated_at: 0,
+            created_at: Default::default(),
+            updated_at: Default::default(),
             completed_at: None,
         };
         Running {
@@ -214,12 +237,13 @@ mod tests {
             item,
             platform,
             stage,
+            holder: Holder::Pipeline,
             work_dir: PathBuf::new(),
             title: None,
             quality: None,
             announced_height: None,
             shared: None,
-            processed: None,
+            output: None,
             last_progress_write: None,
             last_activity: Instant::now(),
         }

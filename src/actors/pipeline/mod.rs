@@ -10,11 +10,15 @@
 //! are orphans and go back to the queue. Work that dies with a child actor is a failed
 //! attempt of its job, never a lost job.
 
+mod claim;
 mod content;
-mod flow;
 mod handle;
 mod in_flight;
+mod outcome;
+mod output;
 mod requests;
+mod stages;
+mod upkeep;
 
 pub use handle::PipelineHandle;
 
@@ -26,7 +30,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio_util::task::AbortOnDropHandle;
 
 use self::content::ContentClaims;
-use self::in_flight::{Capacity, InFlight};
+use self::in_flight::{Capacity, Holder, InFlight};
 use super::download_supervisor::DownloadSupervisor;
 use super::processing_pool::ProcessingPool;
 use super::processing_worker::Processed;
@@ -36,13 +40,14 @@ use super::{Env, Handles};
 use crate::clock;
 use crate::context::AppContext;
 use crate::db::imports::{ImportRecord, NewImport};
-use crate::db::items::{CaptureRecord, NewCapture};
-use crate::db::jobs::{self, Lease};
-use crate::db::renditions::TranscodeRequest;
+use crate::db::jobs::Lease;
+use crate::db::outcome::{Charge, Requeue};
+use crate::db::record::{CaptureRecord, NewCapture, TranscodeRequest};
+use crate::db::recovery;
 use crate::domain::breaker::Breaker;
-use crate::domain::{ErrorCode, ItemId, JobError, Platform, Progress, Quality, Stage};
+use crate::domain::{ErrorCode, ItemId, JobError, Platform, Progress, Quality};
 use crate::media::ytdlp::Downloaded;
-use crate::metrics::{Event, JobOutcome};
+use crate::metrics::JobOutcome;
 
 #[derive(Debug)]
 pub enum PipelineMsg {
@@ -160,7 +165,7 @@ impl Actor for PipelineActor {
         myself: ActorRef<Self::Msg>,
         Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let recovered = jobs::recover_owned(&ctx.db, &ctx.lease_owner, clock::now_ms()).await?;
+        let recovered = recovery::recover_owned(&ctx.db, &ctx.lease_owner, clock::now()).await?;
         if !recovered.requeued.is_empty() || !recovered.failed.is_empty() {
             tracing::warn!(
                 requeued = recovered.requeued.len(),
@@ -322,12 +327,10 @@ impl Actor for PipelineActor {
         tracing::error!(?child, reason = %exit.reason, "pipeline child exited; its running work is lost");
         // Everything the child was running went down with it.
         let lost: Vec<Lease> = match child {
-            PipelineChild::Downloads => {
-                state.in_flight.leases_where(|r| r.stage == Stage::Download)
-            }
-            PipelineChild::Processing => state
+            PipelineChild::Downloads => state
                 .in_flight
-                .leases_where(|r| !matches!(r.stage, Stage::Download | Stage::Finalize)),
+                .held_by(|h| matches!(h, Holder::Downloader(_))),
+            PipelineChild::Processing => state.in_flight.held_by(|h| h == Holder::Processing),
         };
         for lease in lost {
             let error = JobError::new(
@@ -350,20 +353,22 @@ impl Actor for PipelineActor {
         state.children.stop_all(Duration::from_secs(10)).await;
         // What is still running was interrupted by the shutdown, not by its own fault: it goes
         // back to the queue without being charged an attempt (THREATS OPS-01).
-        let now = clock::now_ms();
+        let now = clock::now();
         for running in state.in_flight.drain() {
-            match jobs::release(&state.ctx.db, running.lease(), running.subject(), now).await {
-                Ok(true) => state.ctx.observe(Event::JobFinished {
-                    kind: running.job.kind,
-                    quality: running.quality,
-                    outcome: JobOutcome::Released,
-                    code: None,
-                }),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(job = %running.job.lease.job, item = %running.item.id, error = %e, "cannot release a job; its lease will expire")
-                }
-            }
+            let release = Requeue {
+                run_after: now,
+                reason: None,
+                charge: Charge::Uncharged,
+            };
+            let released = crate::db::outcome::requeue(
+                &state.ctx.db,
+                running.lease(),
+                running.subject(),
+                release,
+                now,
+            )
+            .await;
+            state.settle(&running, JobOutcome::Released, None, released);
             let dir = running.work_dir.clone();
             let _ =
                 tokio::task::spawn_blocking(move || crate::storage::remove_work_dir(&dir)).await;

@@ -8,11 +8,11 @@ use crate::actors::storage::{FileKind, StorageMsg};
 use crate::clock;
 use crate::context::ItemChange;
 use crate::db::DbError;
-use crate::db::imports::{self, ImportRecord, NewImport};
-use crate::db::items::{self, CaptureRecord, NewCapture};
+use crate::db::imports::{ImportRecord, NewImport};
 use crate::db::jobs;
-use crate::db::renditions::{self, TranscodeRequest};
-use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, JobError, Quality, Stage};
+use crate::db::record::{self, CaptureRecord, NewCapture, TranscodeRequest};
+use crate::db::removal;
+use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, JobError, Quality};
 use crate::metrics::{Event, JobOutcome};
 
 impl PipelineState {
@@ -37,14 +37,14 @@ impl PipelineState {
 
     pub(super) async fn capture(&self, request: &NewCapture) -> Result<CaptureRecord, JobError> {
         self.refuse_while_stopping()?;
-        items::insert_capture(&self.ctx.db, request)
+        record::capture(&self.ctx.db, request, clock::now())
             .await
             .map_err(|e| self.database_unavailable("record a capture", e))
     }
 
     pub(super) async fn import(&self, request: &NewImport) -> Result<ImportRecord, JobError> {
         self.refuse_while_stopping()?;
-        imports::insert_import(&self.ctx.db, request)
+        record::import(&self.ctx.db, request, clock::now())
             .await
             .map_err(|e| self.database_unavailable("record an import", e))
     }
@@ -55,11 +55,12 @@ impl PipelineState {
         quality: Quality,
     ) -> Result<TranscodeRequest, JobError> {
         self.refuse_while_stopping()?;
-        renditions::request_transcode(
+        record::transcode(
             &self.ctx.db,
             item,
             quality,
             self.ctx.settings.queue.max_attempts,
+            clock::now(),
         )
         .await
         .map_err(|e| match e {
@@ -81,11 +82,9 @@ impl PipelineState {
     ) -> Option<super::in_flight::Running> {
         let running = self.take_running(myself, lease)?;
         self.cancel_work(&running);
-        if running.stage == Stage::Finalize {
-            // No tool runs in a commit; its leftovers are for Storage to clear.
-            let _ = self
-                .storage
-                .send(StorageMsg::DiscardWorkDir(running.work_dir.clone()));
+        if !Self::holder_cleans_up(running.holder) {
+            // No tool runs for it (a commit, a copy, a parked result): its directory goes now.
+            self.storage.discard_work_dir(running.work_dir.clone());
         }
         tracing::info!(job = %lease.job, item = %lease.item, "{why}");
         self.ctx.observe(Event::JobFinished {
@@ -122,7 +121,7 @@ impl PipelineState {
             }
         }
         let error = JobError::new(ErrorCode::Cancelled, "cancelled by its owner");
-        let cancelled = jobs::cancel_item(&self.ctx.db, item, &error, clock::now_ms())
+        let cancelled = removal::cancel_item(&self.ctx.db, item, &error, clock::now())
             .await
             .map_err(|e| self.database_unavailable("cancel an item", e))?;
         if cancelled {
@@ -158,7 +157,7 @@ impl PipelineState {
             }
         }
 
-        let deleted = items::delete(&self.ctx.db, item)
+        let deleted = removal::delete_item(&self.ctx.db, item)
             .await
             .map_err(|e| self.database_unavailable("delete an item", e))?;
         let Some(deleted) = deleted else {

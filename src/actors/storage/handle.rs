@@ -1,6 +1,7 @@
 //! `StorageHandle`: how the doors and the other actors reach the StorageActor. Its methods
 //! own their deadlines and report "not running right now" as a `JobError` (`unavailable`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +44,17 @@ impl StorageHandle {
             .map_err(|e| JobError::new(ErrorCode::Unavailable, e))
     }
 
-    /// Fire-and-forget, for the Pipeline's commits, discards and deletes.
+    /// Removes an attempt's work directory. Storage is the one remover of work directories
+    /// (and counts it); while it restarts, the directory is removed here, on a thread of its
+    /// own, so that nothing is left behind for the sweep.
+    pub(in crate::actors) fn discard_work_dir(&self, dir: PathBuf) {
+        if let Err(e) = self.slot.send(StorageMsg::DiscardWorkDir(dir.clone())) {
+            tracing::debug!(error = %e, "removing a work directory without Storage");
+            std::thread::spawn(move || crate::storage::remove_work_dir(&dir));
+        }
+    }
+
+    /// Fire-and-forget, for the Pipeline's commits and deletes.
     pub(in crate::actors) fn send(&self, message: StorageMsg) -> Result<(), JobError> {
         self.slot.send(message).map_err(JobError::from)
     }

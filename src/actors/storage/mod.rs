@@ -300,7 +300,7 @@ async fn run_sweep(ctx: &AppContext) -> Result<SweepReport, String> {
         referenced: housekeeping::referenced_paths(&ctx.db)
             .await
             .map_err(db_error)?,
-        pending_uploads: crate::db::imports::pending_owned_files(&ctx.db)
+        pending_uploads: crate::db::removal::pending_owned_uploads(&ctx.db)
             .await
             .map_err(db_error)?
             .into_iter()

@@ -1,0 +1,136 @@
+//! What a processed attempt leaves to store, the same for every kind of item.
+//!
+//! A capture and an image import both end with the item's own file, three thumbnails and
+//! the media facts ([`ItemOutput`]); a transcode ends with a rendition. The Pipeline commits
+//! and completes both item kinds through one path: only the file's kind differs.
+
+use std::path::PathBuf;
+
+use crate::actors::processing_worker::Processed;
+use crate::actors::storage::{CommitFile, FileKind};
+use crate::db::items::Completion;
+use crate::domain::layout::MediaPaths;
+use crate::domain::{MediaInfo, Quality, ThumbSize};
+use crate::media::processing::Transcoded;
+
+#[derive(Debug)]
+pub enum Output {
+    Item(ItemOutput),
+    Rendition(Transcoded),
+}
+
+/// The item's own file (a video or an image) and what processing learnt about it.
+#[derive(Debug)]
+pub struct ItemOutput {
+    pub file: PathBuf,
+    pub kind: FileKind,
+    pub thumbnails: Vec<(ThumbSize, PathBuf)>,
+    pub media: MediaInfo,
+    pub size_bytes: u64,
+    pub thumbnails_bytes: u64,
+    pub sha256: String,
+}
+
+impl From<Processed> for Output {
+    fn from(processed: Processed) -> Self {
+        match processed {
+            Processed::Capture(video) => Self::Item(ItemOutput {
+                file: video.video,
+                kind: FileKind::Video,
+                thumbnails: video.thumbnails,
+                media: video.media,
+                size_bytes: video.size_bytes,
+                thumbnails_bytes: video.thumbnails_bytes,
+                sha256: video.sha256,
+            }),
+            Processed::Image(image) => Self::Item(ItemOutput {
+                file: image.image,
+                kind: FileKind::Image,
+                thumbnails: image.thumbnails,
+                media: image.media,
+                size_bytes: image.size_bytes,
+                thumbnails_bytes: image.thumbnails_bytes,
+                sha256: image.sha256,
+            }),
+            Processed::Rendition(made) => Self::Rendition(made),
+        }
+    }
+}
+
+impl Output {
+    /// The files to move into the tree, and where they go; `None` for a rendition whose job
+    /// names no quality (the transcode's start refuses those).
+    pub fn commit_files(
+        &self,
+        paths: &MediaPaths,
+        quality: Option<Quality>,
+    ) -> Option<Vec<CommitFile>> {
+        match self {
+            Self::Item(item) => {
+                let own = CommitFile {
+                    source: item.file.clone(),
+                    relative: paths.file.clone(),
+                    kind: item.kind,
+                };
+                let thumbnails = item.thumbnails.iter().map(|(size, path)| CommitFile {
+                    source: path.clone(),
+                    relative: paths.thumbnail(*size).to_string(),
+                    kind: FileKind::Thumbnail,
+                });
+                Some(std::iter::once(own).chain(thumbnails).collect())
+            }
+            Self::Rendition(made) => quality.map(|quality| {
+                vec![CommitFile {
+                    source: made.path.clone(),
+                    relative: paths.rendition(quality),
+                    kind: FileKind::Rendition,
+                }]
+            }),
+        }
+    }
+}
+
+impl ItemOutput {
+    /// The item's completed facts. `shared_paths`: the files of an identical item this one
+    /// shares instead of storing its own.
+    pub fn completion(
+        self,
+        title: Option<String>,
+        announced_height: Option<u32>,
+        shared_paths: Option<MediaPaths>,
+    ) -> Completion {
+        Completion {
+            title,
+            warnings: throttle_warning(announced_height, self.media.height)
+                .into_iter()
+                .collect(),
+            media: self.media,
+            size_bytes: self.size_bytes,
+            thumbnails_bytes: self.thumbnails_bytes,
+            sha256: self.sha256,
+            shared_paths,
+        }
+    }
+}
+
+/// A source that sends much less than it announced is throttling us (or serving a fallback);
+/// the item is kept, with a warning a person can act on.
+fn throttle_warning(announced_height: Option<u32>, height: u32) -> Option<String> {
+    let announced = announced_height?;
+    (f64::from(height) < 0.6 * f64::from(announced)).then(|| {
+        format!("the source announced {announced}p but sent {height}p; the download was probably throttled")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::throttle_warning;
+
+    #[test]
+    fn only_far_lower_resolutions_are_throttling() {
+        assert!(throttle_warning(Some(1080), 240).unwrap().contains("1080p"));
+        assert!(throttle_warning(Some(1080), 720).is_none());
+        assert!(throttle_warning(Some(720), 720).is_none());
+        assert!(throttle_warning(None, 240).is_none());
+    }
+}

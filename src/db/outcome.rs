@@ -1,0 +1,158 @@
+//! How an attempt's end is written: the job's compare-and-set and its item's (or
+//! rendition's) change, in one transaction. Every function answers `false` when the attempt
+//! no longer held its job (another attempt owns it now), and then changes nothing.
+
+use super::items::{self, Completion};
+use super::jobs::{Lease, Subject, transition};
+use super::renditions::{self, Rendition};
+use super::{Db, DbError, Tx};
+use crate::domain::{ItemId, ItemStatus, JobError, Timestamp};
+
+/// What a successful attempt leaves behind, written with the job's completion.
+#[derive(Debug)]
+pub enum Effect<'a> {
+    /// The item is completed with these facts.
+    Captured {
+        item: ItemId,
+        completion: &'a Completion,
+    },
+    /// A rendition of the item now exists.
+    Rendered(&'a Rendition),
+}
+
+/// Whether putting an attempt back in the queue counts against the job's attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    /// The attempt failed: it counts (a retry).
+    Charged,
+    /// Not the job's fault (a shutdown, a refusing platform, our own restart): it does not.
+    Uncharged,
+}
+
+/// Back to the queue: when the job may run again, why (kept as its last error), and whether
+/// the attempt counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Requeue<'a> {
+    pub run_after: Timestamp,
+    pub reason: Option<&'a JobError>,
+    pub charge: Charge,
+}
+
+/// The attempt succeeded: job `completed`, and its effect recorded.
+pub async fn complete(
+    db: &Db,
+    lease: &Lease,
+    effect: Effect<'_>,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let mut tx = db.begin_write().await?;
+    let held = transition(
+        &mut tx,
+        lease,
+        "state = 'completed', lease_owner = NULL, lease_until = NULL, finished_at = $4, updated_at = $4",
+        |b| b.int(now.as_millis()),
+    )
+    .await?;
+    if held {
+        match effect {
+            Effect::Captured { item, completion } => {
+                items::mark_completed(&mut tx, item, completion, now).await?
+            }
+            Effect::Rendered(rendition) => renditions::insert(&mut tx, rendition).await?,
+        }
+        tx.commit().await?;
+    }
+    Ok(held)
+}
+
+/// The attempt goes back to the queue (and a capture's item to `queued`).
+pub async fn requeue(
+    db: &Db,
+    lease: &Lease,
+    subject: Subject,
+    requeue: Requeue<'_>,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let mut tx = db.begin_write().await?;
+    let held = requeue_in(&mut tx, lease, subject, requeue, now).await?;
+    if held {
+        tx.commit().await?;
+    }
+    Ok(held)
+}
+
+pub(super) async fn requeue_in(
+    tx: &mut Tx,
+    lease: &Lease,
+    subject: Subject,
+    requeue: Requeue<'_>,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    // The claim charged the attempt; an uncharged requeue gives it back. A requeue without a
+    // reason keeps the job's last error as it was.
+    let refund = match requeue.charge {
+        Charge::Charged => 0,
+        Charge::Uncharged => 1,
+    };
+    let held = transition(
+        tx,
+        lease,
+        "state = 'queued', attempt = attempt - $4, lease_owner = NULL, lease_until = NULL, \
+         run_after = $5, last_error_code = COALESCE($6, last_error_code), \
+         last_error = COALESCE($7, last_error), updated_at = $8",
+        |b| {
+            b.int(refund)
+                .int(requeue.run_after.as_millis())
+                .maybe_text(requeue.reason.map(|e| e.code.as_str().to_string()))
+                .maybe_text(requeue.reason.map(|e| e.message.clone()))
+                .int(now.as_millis())
+        },
+    )
+    .await?;
+    if held && subject.owns_item_status() {
+        items::mark_queued(tx, subject.item, now).await?;
+    }
+    Ok(held)
+}
+
+/// The attempt failed for good: the job is `failed` (kept, with its reason), and a capture's
+/// item too.
+pub async fn fail(
+    db: &Db,
+    lease: &Lease,
+    subject: Subject,
+    error: &JobError,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let mut tx = db.begin_write().await?;
+    let held = fail_in(&mut tx, lease, subject, error, now).await?;
+    if held {
+        tx.commit().await?;
+    }
+    Ok(held)
+}
+
+pub(super) async fn fail_in(
+    tx: &mut Tx,
+    lease: &Lease,
+    subject: Subject,
+    error: &JobError,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let held = transition(
+        tx,
+        lease,
+        "state = 'failed', lease_owner = NULL, lease_until = NULL, last_error_code = $4, \
+         last_error = $5, finished_at = $6, updated_at = $6",
+        |b| {
+            b.text(error.code.as_str())
+                .text(error.message.clone())
+                .int(now.as_millis())
+        },
+    )
+    .await?;
+    if held && subject.owns_item_status() {
+        items::mark_failed(tx, subject.item, ItemStatus::Failed, error, now).await?;
+    }
+    Ok(held)
+}

@@ -1,0 +1,68 @@
+//! Taking things out: deleting an item (rows first, then the caller removes its files) and
+//! cancelling its unfinished capture or import. Each is one write transaction.
+
+use std::path::PathBuf;
+
+use super::imports::owned_files_in;
+use super::items::{self, Item};
+use super::jobs;
+use super::renditions::{self, Rendition};
+use super::{Db, DbError};
+use crate::domain::{ItemId, ItemStatus, JobError, Timestamp};
+
+/// What deleting an item removed from the database: the files that must go too.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub item: Item,
+    pub renditions: Vec<Rendition>,
+    /// Another item shares the video and thumbnails (same content), so they stay.
+    pub files_shared: bool,
+    /// Files the service owns (uploads) that the item's import jobs named: nothing needs
+    /// them any more.
+    pub owned_uploads: Vec<PathBuf>,
+}
+
+/// Deletes the item's rows (its jobs and renditions go with it). Rows go before files: a
+/// crash in between leaves unreferenced files for the orphan sweep, never a row pointing at
+/// missing media.
+pub async fn delete_item(db: &Db, id: ItemId) -> Result<Option<Deleted>, DbError> {
+    let mut tx = db.begin_write().await?;
+    let Some(item) = items::get_in(&mut tx, id).await? else {
+        return Ok(None);
+    };
+    let renditions = renditions::for_item_in(&mut tx, id).await?;
+    let owned_uploads = owned_files_in(&jobs::import_payloads_of(&mut tx, id).await?);
+    let sharers = items::sharers(&mut tx, &item.paths.file, id).await?;
+    items::delete_row(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Some(Deleted {
+        item,
+        renditions,
+        files_shared: sharers > 0,
+        owned_uploads,
+    }))
+}
+
+/// Cancels the item's unfinished capture or import (a running attempt anywhere loses its
+/// lease: its completion will not hold) and marks the item cancelled. False when nothing was
+/// left to cancel.
+pub async fn cancel_item(
+    db: &Db,
+    item: ItemId,
+    error: &JobError,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let mut tx = db.begin_write().await?;
+    let cancelled = jobs::cancel_of_item(&mut tx, item, error, now).await?;
+    if cancelled > 0 {
+        items::mark_failed(&mut tx, item, ItemStatus::Cancelled, error, now).await?;
+    }
+    tx.commit().await?;
+    Ok(cancelled > 0)
+}
+
+/// The owned files (uploads) that imports still waiting or running need: the sweep leaves
+/// them alone.
+pub async fn pending_owned_uploads(db: &Db) -> Result<Vec<PathBuf>, DbError> {
+    Ok(owned_files_in(&jobs::pending_import_payloads(db).await?))
+}

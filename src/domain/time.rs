@@ -1,0 +1,68 @@
+//! `Timestamp`: a moment as the service stores it — Unix milliseconds, UTC.
+//!
+//! One type for every time the database keeps or compares (created, updated, run-after,
+//! lease-until), so a count of seconds or a duration cannot be passed where a moment is
+//! meant. Reading the clock is not this module's business (`crate::clock::now`): code that
+//! decides takes `now` as an argument, which makes it testable at any moment.
+
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// `self + duration`, saturating far in the future.
+    pub fn plus(self, duration: Duration) -> Self {
+        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(ms))
+    }
+
+    /// `self - duration`, saturating far in the past.
+    pub fn minus(self, duration: Duration) -> Self {
+        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(ms))
+    }
+
+    /// How long after `earlier` this is (zero if it is not after it).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_and_never_goes_negative_in_durations() {
+        let t = Timestamp::from_millis(1_000);
+        assert_eq!(t.plus(Duration::from_secs(2)).as_millis(), 3_000);
+        assert_eq!(t.minus(Duration::from_millis(400)).as_millis(), 600);
+        assert_eq!(
+            t.plus(Duration::from_secs(1)).since(t),
+            Duration::from_secs(1)
+        );
+        assert_eq!(t.since(t.plus(Duration::from_secs(1))), Duration::ZERO);
+        assert_eq!(
+            Timestamp::from_millis(i64::MAX - 1)
+                .plus(Duration::MAX)
+                .as_millis(),
+            i64::MAX
+        );
+    }
+}
