@@ -5,12 +5,18 @@
 //! the bytes and counts by kind that `/api/storage/stats` reports: loaded from the database at
 //! start, updated by every commit and delete, re-read from the database periodically so it
 //! never drifts, with temp space measured on the same timer rather than per request.
+//!
+//! This file holds the actor's messages, state and handlers; the work they call is plain
+//! functions beside it (`files.rs`: commit, removal, measuring temp; `sweep_run.rs`: one
+//! sweep). The handlers keep the accounting and the replies, never the file work itself.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod files;
 mod handle;
+mod sweep_run;
 
 pub use handle::StorageHandle;
 
@@ -25,7 +31,9 @@ use crate::db::jobs::Lease;
 use crate::domain::{ErrorCode, JobError};
 use crate::metrics::{CleanupOperation, CleanupStatus, Event};
 use crate::storage;
-use crate::storage::sweep::{self, InUse, SweepReport, SweepRules};
+use crate::storage::sweep::SweepReport;
+use files::{commit, measure, remove_files};
+use sweep_run::run_sweep;
 
 /// How often totals are re-read from the database and temp is measured.
 const REFRESH: Duration = Duration::from_secs(30);
@@ -279,149 +287,5 @@ impl Actor for StorageActor {
     ) -> Result<(), ActorProcessingErr> {
         state.handle.slot().clear();
         Ok(())
-    }
-}
-
-/// Reads what is in use, sweeps on the blocking pool, and counts what was done.
-async fn run_sweep(ctx: &AppContext) -> Result<SweepReport, String> {
-    use crate::db::{housekeeping, jobs};
-    let db_error = |e: crate::db::DbError| format!("cannot read the database: {e}");
-    // Read in this order: a file committed after `referenced` was read is younger than the
-    // minimum age anyway.
-    let in_use = InUse {
-        running_attempts: housekeeping::running_attempts(&ctx.db)
-            .await
-            .map_err(db_error)?,
-        unfinished_jobs: jobs::unfinished(&ctx.db)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .collect(),
-        referenced: housekeeping::referenced_paths(&ctx.db)
-            .await
-            .map_err(db_error)?,
-        pending_uploads: crate::db::removal::pending_owned_uploads(&ctx.db)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .collect(),
-    };
-    let settings = &ctx.settings.storage;
-    let rules = SweepRules {
-        min_age: Duration::from_secs(settings.sweep_min_age_secs),
-        quarantine_retention: (settings.quarantine_days > 0)
-            .then(|| Duration::from_secs(settings.quarantine_days * 24 * 3600)),
-    };
-    let media = ctx.media.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        // The bot may have named an upload through a symlink or with `..`; the sweep walks
-        // the canonical tree.
-        let in_use = InUse {
-            pending_uploads: in_use
-                .pending_uploads
-                .iter()
-                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-                .collect(),
-            ..in_use
-        };
-        sweep::sweep(&media, &in_use, &rules)
-    })
-    .await
-    .map_err(|e| format!("the sweep task failed: {e}"))?;
-    for (operation, count) in [
-        (CleanupOperation::Temp, report.temp),
-        (CleanupOperation::Temp, report.uploads),
-        (CleanupOperation::Resume, report.resume),
-        (CleanupOperation::Orphan, report.orphans),
-        (CleanupOperation::QuarantinePurge, report.quarantine_purged),
-    ] {
-        for (status, n) in [
-            (operation.done(), count.done),
-            (CleanupStatus::Failed, count.failed),
-        ] {
-            if n > 0 {
-                ctx.observe(Event::Cleanup {
-                    operation,
-                    status,
-                    count: n,
-                });
-            }
-        }
-    }
-    Ok(report)
-}
-
-/// Moves each file into place; returns their sizes.
-fn commit(media: &storage::MediaRoot, files: &[CommitFile]) -> Result<Vec<u64>, JobError> {
-    files
-        .iter()
-        .map(|file| {
-            let dest = media.resolve(&file.relative).ok_or_else(|| {
-                JobError::new(
-                    ErrorCode::Internal,
-                    format!("refusing unsafe destination path {}", file.relative),
-                )
-            })?;
-            let bytes = std::fs::metadata(&file.source)
-                .map_err(|e| {
-                    storage::io_job_error(&format!("cannot read {}", file.source.display()), &e)
-                })?
-                .len();
-            storage::finalize(&file.source, &dest).map_err(|e| {
-                storage::io_job_error(&format!("cannot store {}", file.relative), &e)
-            })?;
-            Ok(bytes)
-        })
-        .collect()
-}
-
-/// Removes files; returns the size of each one that existed.
-fn remove_files(
-    media: &storage::MediaRoot,
-    files: &[(String, FileKind)],
-) -> std::io::Result<Vec<Option<u64>>> {
-    files
-        .iter()
-        .map(|(relative, _)| {
-            let Some(path) = media.resolve(relative) else {
-                return Ok(None);
-            };
-            let size = match std::fs::symlink_metadata(&path) {
-                Ok(meta) => meta.len(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            match std::fs::remove_file(&path) {
-                Ok(()) => Ok(Some(size)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .collect()
-}
-
-/// Files and bytes under the work area (small: a few attempts at a time).
-async fn measure(dir: PathBuf) -> Tally {
-    tokio::task::spawn_blocking(move || {
-        let mut tally = Tally::default();
-        walk(&dir, 0, &mut tally);
-        tally
-    })
-    .await
-    .unwrap_or_default()
-}
-
-fn walk(dir: &Path, depth: u8, tally: &mut Tally) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() && depth < 3 {
-            walk(&entry.path(), depth + 1, tally);
-        } else if meta.is_file() {
-            tally.files += 1;
-            tally.bytes += meta.len();
-        }
     }
 }

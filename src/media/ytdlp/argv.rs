@@ -1,0 +1,134 @@
+//! The fixed argument list yt-dlp runs with (THREATS SUB-01/02).
+//!
+//! Every option is a literal of ours; the request contributes only paths and numbers we chose
+//! and, after `--`, the URL. This file must never gain an option whose value comes from a
+//! user, a source or a settings string that could carry a yt-dlp option (`--exec`,
+//! `--netrc-cmd`, an external downloader, browser cookies). The `PRSNL-*` templates here are
+//! the prefixes `lines.rs` parses.
+
+use std::ffi::OsString;
+
+use super::DownloadRequest;
+
+/// The argument list: fixed options, then `--`, then the URL. Nothing else, ever.
+pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "--ignore-config",
+        "--no-plugin-dirs",
+        "--no-playlist",
+        "--no-simulate",
+        "--no-cache-dir",
+        "--no-mtime",
+        "--no-write-info-json",
+        "--no-write-thumbnail",
+        "--color",
+        "no_color",
+        "--newline",
+        "--progress",
+        "--progress-template",
+        "download:PRSNL-PROGRESS %(progress.downloaded_bytes)s %(progress.total_bytes)s %(progress.total_bytes_estimate)s",
+        "--print",
+        "video:PRSNL-INFO %()j",
+        "--print",
+        "after_move:PRSNL-FILE %(filepath)s",
+        // Prefer what browsers play without re-encoding, up to 1080p.
+        "--format-sort",
+        "res:1080,vcodec:h264,acodec:aac",
+        "--merge-output-format",
+        "mp4/mkv",
+        "--hls-prefer-native",
+        "--retries",
+        "3",
+        "--fragment-retries",
+        "3",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    args.push("--socket-timeout".into());
+    args.push(req.socket_timeout_secs.to_string().into());
+    args.push("--ffmpeg-location".into());
+    args.push(req.ffmpeg.clone().into_os_string());
+    args.push("--paths".into());
+    let mut home = OsString::from("home:");
+    home.push(&req.work_dir);
+    args.push(home);
+    args.push("--paths".into());
+    let mut temp = OsString::from("temp:");
+    temp.push(&req.work_dir);
+    args.push(temp);
+    args.push("--output".into());
+    args.push(format!("{}.%(ext)s", req.file_stem).into());
+    if let Some(proxy) = &req.proxy {
+        args.push("--proxy".into());
+        args.push(proxy.into());
+    }
+    if let Some(cookies) = &req.cookies {
+        args.push("--cookies".into());
+        args.push(cookies.clone().into_os_string());
+    }
+    args.push("--".into());
+    args.push(req.url.as_str().into());
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::CaptureUrl;
+
+    fn request() -> DownloadRequest {
+        DownloadRequest {
+            ytdlp: "yt-dlp".into(),
+            ffmpeg: "/usr/bin/ffmpeg".into(),
+            url: CaptureUrl::parse("https://example.com/v.mp4").unwrap(),
+            work_dir: "/media/temp/processing/j1-1".into(),
+            file_stem: "j1".into(),
+            max_bytes: 1 << 20,
+            max_duration_secs: 600,
+            socket_timeout_secs: 30,
+            timeout: Duration::from_secs(60),
+            proxy: Some("http://u:p@127.0.0.1:9999".into()),
+            cookies: Some("/media/temp/processing/j1-1/cookies.txt".into()),
+        }
+    }
+
+    #[test]
+    fn argv_is_the_fixed_list_then_the_url_after_a_double_dash() {
+        let args: Vec<String> = argv(&request())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        let n = args.len();
+        assert_eq!(args[n - 2..], ["--", "https://example.com/v.mp4"]);
+        for required in ["--ignore-config", "--no-plugin-dirs", "--no-playlist"] {
+            assert!(args.contains(&required.to_string()), "{required}");
+        }
+        for forbidden in [
+            "--exec",
+            "--netrc-cmd",
+            "--external-downloader",
+            "--downloader",
+            "--cookies-from-browser",
+        ] {
+            assert!(
+                !args.iter().any(|a| a.starts_with(forbidden)),
+                "{forbidden}"
+            );
+        }
+        let out = args.iter().position(|a| a == "--output").unwrap();
+        assert_eq!(args[out + 1], "j1.%(ext)s");
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--paths", "home:/media/temp/processing/j1-1"])
+        );
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--proxy", "http://u:p@127.0.0.1:9999"])
+        );
+        // Only one element is not a literal of ours: the URL, placed after `--`.
+        assert_eq!(args.iter().filter(|a| a.contains("example.com")).count(), 1);
+    }
+}
