@@ -638,7 +638,7 @@ impl PipelineState {
         let was_closed = breaker.is_closed();
         let until = breaker.trip(
             now,
-            Duration::from_secs(policy.breaker_base_secs),
+            Duration::from_secs(policy.breaker_base_secs.get()),
             Duration::from_secs(policy.breaker_max_secs),
             rand::random(),
         );
@@ -778,7 +778,7 @@ impl PipelineState {
 
     /// Keeps leases alive and recovers jobs whose owner vanished, every third of a lease.
     pub(super) async fn maintain(&mut self, myself: &ActorRef<PipelineMsg>) {
-        let lease = Duration::from_secs(self.ctx.settings.queue.lease_secs);
+        let lease = Duration::from_secs(self.ctx.settings.queue.lease_secs.get());
         if self.last_maintenance.elapsed() < lease / 3 {
             return;
         }
@@ -825,9 +825,9 @@ impl PipelineState {
         let settings = &self.ctx.settings;
         let margin = Duration::from_secs(120);
         let limit = |stage: Stage| match stage {
-            Stage::Download => Duration::from_secs(settings.download.timeout_secs) + margin,
+            Stage::Download => Duration::from_secs(settings.download.timeout_secs.get()) + margin,
             Stage::Finalize => Duration::from_secs(600),
-            _ => Duration::from_secs(settings.processing.timeout_secs) + margin,
+            _ => Duration::from_secs(settings.processing.timeout_secs.get()) + margin,
         };
         let silent = self
             .in_flight
