@@ -177,7 +177,7 @@ impl App {
         database.migrate().await?;
         let lease_owner = options
             .lease_owner
-            .unwrap_or_else(|| settings.instance_id());
+            .unwrap_or_else(|| settings.server.instance_id.clone());
         let instance_lock = lock_instance(&lease_owner, settings.database.url.expose())?;
 
         // Work dirs of an earlier boot are garbage, except those of jobs another live
@@ -195,7 +195,7 @@ impl App {
             db::jobs::unfinished(&database).await?.into_iter().collect();
         let resumes_dropped = storage::sweep_resume(&media, &unfinished).map_err(storage_error)?;
 
-        let mut policy = EgressPolicy::new(settings.ssrf_allow_rules()?);
+        let mut policy = EgressPolicy::new(settings.security.ssrf_allow.clone());
         for rule in policy.allow_rules() {
             tracing::warn!(%rule, "security.ssrf_allow: captures may reach this non-public address");
         }
@@ -210,7 +210,7 @@ impl App {
             policy.deny_own_port(addr.port());
         }
         // The metrics listener goes with the API: a standalone CLI capture serves neither.
-        let metrics_listener = match settings.metrics_listen_addr()? {
+        let metrics_listener = match settings.server.metrics_listen {
             Some(wanted) if options.listener.is_some() => Some(
                 std::net::TcpListener::bind(wanted)
                     .map_err(|e| StartError::MetricsListener(wanted, e))?,

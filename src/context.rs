@@ -95,7 +95,7 @@ impl AppContext {
         Claimant {
             owner: self.lease_owner.clone(),
             boot_id: self.boot_id.clone(),
-            lease: Duration::from_secs(self.settings.queue.lease_secs),
+            lease: Duration::from_secs(self.settings.queue.lease_secs.get()),
         }
     }
 
@@ -119,7 +119,7 @@ impl AppContext {
 
     pub fn processing_config(&self) -> ProcessingConfig {
         let p = &self.settings.processing;
-        let timeout = Duration::from_secs(p.timeout_secs);
+        let timeout = Duration::from_secs(p.timeout_secs.get());
         ProcessingConfig {
             ffmpeg: p.ffmpeg_path.clone(),
             ffprobe: p.ffprobe_path.clone(),
@@ -130,15 +130,15 @@ impl AppContext {
             },
             convert: EncodeSettings {
                 crf: p.crf,
-                preset: p.preset.clone(),
+                preset: p.preset.as_str().to_string(),
                 timeout,
             },
             compress: EncodeSettings {
                 crf: p.compress_crf,
-                preset: p.preset.clone(),
+                preset: p.preset.as_str().to_string(),
                 timeout,
             },
-            compress_above_bytes: self.settings.storage.compress_above_mb * 1024 * 1024,
+            compress_above_bytes: self.settings.storage.compress_above_mb.get() * 1024 * 1024,
             thumbnail_at: p.thumbnail_at,
             probe_timeout: timeout.min(Duration::from_secs(120)),
         }

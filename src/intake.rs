@@ -109,7 +109,12 @@ impl Intake {
             url: detected.canonical,
             source,
             owner,
-            max_attempts: ctx.settings.platforms.get(detected.platform).max_attempts,
+            max_attempts: ctx
+                .settings
+                .platforms
+                .get(detected.platform)
+                .max_attempts
+                .get(),
         };
         self.pipeline.capture(request).await
     }

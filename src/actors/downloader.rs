@@ -7,7 +7,6 @@
 //! told which attempts this actor holds, so a crash fails exactly those.
 
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,9 +78,7 @@ impl DownloaderState {
 
 /// The platform's rate: `requests_per_minute`, of which `burst` may come back to back.
 pub fn rate_limiter(policy: &PlatformSettings) -> DefaultDirectRateLimiter {
-    let per_minute = NonZeroU32::new(policy.requests_per_minute.max(1)).expect("at least 1");
-    let burst = NonZeroU32::new(policy.burst.max(1)).expect("at least 1");
-    RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst))
+    RateLimiter::direct(Quota::per_minute(policy.requests_per_minute).allow_burst(policy.burst))
 }
 
 pub struct Downloader;
@@ -144,7 +141,7 @@ impl Actor for Downloader {
                 }
             }
         }
-        while state.running.len() < state.policy.max_concurrent {
+        while state.running.len() < state.policy.max_concurrent.get() {
             let Some(ticket) = state.waiting.pop_front() else {
                 break;
             };
@@ -276,8 +273,8 @@ async fn native_download(
         work_dir: ticket.work_dir.clone(),
         file_stem: ticket.lease.job.to_string(),
         max_bytes: settings.max_video_bytes(),
-        timeout: Duration::from_secs(settings.download.timeout_secs),
-        socket_timeout: Duration::from_secs(settings.download.socket_timeout_secs),
+        timeout: Duration::from_secs(settings.download.timeout_secs.get()),
+        socket_timeout: Duration::from_secs(settings.download.socket_timeout_secs.get()),
         proxy: guard.proxy_url(proxy_user),
         resume_slot: ctx.media.resume_slot(ticket.lease.job),
     };
@@ -316,8 +313,8 @@ async fn ytdlp_download(
         file_stem: ticket.lease.job.to_string(),
         max_bytes: settings.max_video_bytes(),
         max_duration_secs: settings.download.max_duration_secs,
-        socket_timeout_secs: settings.download.socket_timeout_secs,
-        timeout: Duration::from_secs(settings.download.timeout_secs),
+        socket_timeout_secs: settings.download.socket_timeout_secs.get(),
+        timeout: Duration::from_secs(settings.download.timeout_secs.get()),
         proxy: Some(guard.proxy_url(proxy_user)),
         cookies,
     };

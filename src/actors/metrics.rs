@@ -44,7 +44,7 @@ impl Actor for MetricsActor {
         Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let ticker = ctx.metrics.enabled().then(|| {
-            let every = Duration::from_secs(ctx.settings.metrics.refresh_secs.max(1));
+            let every = Duration::from_secs(ctx.settings.metrics.refresh_secs.get());
             // The first refresh runs at once: a scrape right after start sees real gauges.
             let _ = myself.send_message(MetricsMsg::Refresh);
             AbortOnDropHandle::new(myself.send_interval(every, || MetricsMsg::Refresh))

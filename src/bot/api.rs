@@ -80,10 +80,10 @@ impl TelegramApi {
         let token = settings.token.expose();
         let mut bot = Bot::with_client(token, requests);
         let mut download_bot = Bot::with_client(token, downloads);
-        if !settings.api_url.is_empty() {
-            let url = reqwest012_url(&settings.api_url)?;
+        // teloxide speaks reqwest 0.12, whose `Url` is the same `url` crate's type as ours.
+        if let Some(url) = &settings.api_url {
             bot = bot.set_api_url(url.clone());
-            download_bot = download_bot.set_api_url(url);
+            download_bot = download_bot.set_api_url(url.clone());
         }
         Ok(Self {
             bot,
@@ -184,8 +184,7 @@ impl TelegramApi {
             .map(|_| ())
     }
 
-    pub async fn set_webhook(&self, url: &str, secret: &str) -> Result<(), TelegramError> {
-        let url = reqwest012_url(url).map_err(TelegramError::Refused)?;
+    pub async fn set_webhook(&self, url: &url::Url, secret: &str) -> Result<(), TelegramError> {
         let secret = secret.to_string();
         self.call(|bot| {
             let (url, secret) = (url.clone(), secret.clone());
@@ -242,9 +241,4 @@ impl TelegramApi {
         tokio::fs::rename(&partial, dest).await?;
         Ok(written)
     }
-}
-
-/// teloxide speaks reqwest 0.12, whose `Url` is the same `url` crate's type.
-fn reqwest012_url(raw: &str) -> Result<url::Url, String> {
-    url::Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL: {e}"))
 }

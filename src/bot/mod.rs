@@ -70,7 +70,12 @@ impl BotCore {
     pub fn new(ctx: Arc<AppContext>, handles: &Handles) -> Result<Self, String> {
         let api = api::TelegramApi::new(&ctx.settings.telegram)?;
         let links = replies::Links {
-            public_base_url: ctx.settings.server.public_base_url.clone(),
+            public_base_url: ctx
+                .settings
+                .server
+                .public_base_url
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string),
         };
         Ok(Self {
             intake: Intake::new(Arc::clone(&ctx), handles.pipeline.clone()),

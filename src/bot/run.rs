@@ -94,18 +94,18 @@ pub async fn poll(core: Arc<BotCore>, wake: Arc<Notify>) {
 /// Webhook mode: tell Telegram where to post (when `telegram.webhook_url` is set), then rest.
 pub async fn register_webhook(core: Arc<BotCore>) {
     let settings = &core.ctx.settings.telegram;
-    if !settings.webhook_url.is_empty() {
+    if let Some(url) = &settings.webhook_url {
         let mut failures = 0;
         while let Err(e) = core
             .api
-            .set_webhook(&settings.webhook_url, settings.webhook_secret.expose())
+            .set_webhook(url, settings.webhook_secret.expose())
             .await
         {
             failures += 1;
             tracing::warn!(error = %e, "cannot register the bot's webhook; retrying");
             tokio::time::sleep(backoff(failures)).await;
         }
-        tracing::info!(url = %settings.webhook_url, "webhook registered with Telegram");
+        tracing::info!(%url, "webhook registered with Telegram");
     }
     std::future::pending::<()>().await
 }

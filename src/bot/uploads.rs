@@ -71,7 +71,7 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
             found_at: dest.clone(),
             owned: true,
         },
-        max_attempts: settings.queue.max_attempts,
+        max_attempts: settings.queue.max_attempts.get(),
     };
     match core.intake.import_file(import).await {
         Ok(record) => {

@@ -145,7 +145,7 @@ async fn remote(
 }
 
 async fn standalone(settings: Settings, url: &str) -> ExitCode {
-    let owner = format!("{}-cli-{}", settings.instance_id(), std::process::id());
+    let owner = format!("{}-cli-{}", settings.server.instance_id, std::process::id());
     let options = StartOptions {
         listener: None,
         lease_owner: Some(owner),

@@ -16,13 +16,7 @@ pub async fn run(settings: Settings) -> ExitCode {
         eprintln!("prsnl: cannot install signal handlers");
         return ExitCode::FAILURE;
     };
-    let addr = match settings.listen_addr() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("prsnl: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let addr = settings.server.listen;
     let listener = match std::net::TcpListener::bind(addr) {
         Ok(listener) => listener,
         Err(e) => {

@@ -117,14 +117,14 @@ impl Db {
                 })?;
             }
             let pool = SqlitePoolOptions::new()
-                .max_connections(settings.max_connections)
+                .max_connections(settings.max_connections.get())
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await?;
             Ok(Self::Sqlite(pool))
         } else {
             let pool = PgPoolOptions::new()
-                .max_connections(settings.max_connections)
+                .max_connections(settings.max_connections.get())
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(url)
                 .await?;

@@ -133,7 +133,8 @@ impl From<&JobError> for ErrorJson {
 }
 
 fn link(ctx: &AppContext, relative: &str, api_path: String) -> String {
-    crate::domain::layout::public_link(&ctx.settings.server.public_base_url, relative, api_path)
+    let base = ctx.settings.server.public_base_url.as_ref();
+    crate::domain::layout::public_link(base.map_or("", url::Url::as_str), relative, api_path)
 }
 
 impl MetadataJson {

@@ -97,7 +97,7 @@ pub fn metrics_routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
 pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
     let pipeline = reach.handles.pipeline.clone();
     let storage = reach.handles.storage.clone();
-    let body_limit = ctx.settings.server.max_body_kb * 1024;
+    let body_limit = ctx.settings.server.max_body_kb.get() * 1024;
     let get_or_head = || warp::get().or(warp::head()).unify();
 
     let healthz = warp::path!("healthz").and(warp::get()).map(health::healthz);
@@ -106,7 +106,7 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         .and(with_ctx(ctx.clone()))
         .and(with(pipeline.clone()))
         .then(health::readyz);
-    let metrics = if ctx.settings.server.metrics_listen.is_empty() {
+    let metrics = if ctx.settings.server.metrics_listen.is_none() {
         metrics_endpoint(ctx.clone())
     } else {
         nothing() // served on its own listener only
@@ -231,10 +231,10 @@ pub async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(server.header_read_timeout_secs))
+        .header_read_timeout(Duration::from_secs(server.header_read_timeout_secs.get()))
         .keep_alive(true);
     let service = observe::Observed::new(warp::service(routes), Arc::clone(&ctx));
-    let slots = Arc::new(Semaphore::new(server.max_connections));
+    let slots = Arc::new(Semaphore::new(server.max_connections.get()));
     let graceful = GracefulShutdown::new();
     // Connection tasks belong to the server: whatever is still open after the grace period
     // (an event stream, a slow download) is closed when this set is dropped.

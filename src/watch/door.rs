@@ -37,7 +37,7 @@ impl Door for WatchDoor {
             })?;
             let (events, received) = tokio::sync::mpsc::unbounded_channel();
             let watcher =
-                watcher::start(&events, &inbox, settings.poll, settings.poll_interval_ms)?;
+                watcher::start(&events, &inbox, settings.poll, settings.poll_interval_ms.get())?;
             tracing::info!(dir = %inbox.root().display(), poll = settings.poll, "watching the inbox");
             let folder = WatchFolder::new(
                 Arc::clone(&self.ctx),

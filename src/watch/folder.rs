@@ -53,7 +53,7 @@ pub struct WatchFolder {
 
 impl WatchFolder {
     pub fn new(ctx: Arc<AppContext>, intake: Intake, inbox: Inbox, watcher: Watcher) -> Self {
-        let settle = Duration::from_millis(ctx.settings.watch.settle_ms);
+        let settle = Duration::from_millis(ctx.settings.watch.settle_ms.get());
         Self {
             ctx,
             intake,
@@ -67,11 +67,11 @@ impl WatchFolder {
     /// Watches until `stop` fires: a startup scan, then events, ticks and periodic rescans.
     pub async fn run(mut self, mut events: UnboundedReceiver<WatchEvent>, stop: CancellationToken) {
         let settings = &self.ctx.settings.watch;
-        let settle = Duration::from_millis(settings.settle_ms);
+        let settle = Duration::from_millis(settings.settle_ms.get());
         let mut tick = tokio::time::interval(
             (settle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1)),
         );
-        let rescan_every = Duration::from_secs(settings.rescan_secs);
+        let rescan_every = Duration::from_secs(settings.rescan_secs.get());
         let mut rescan =
             tokio::time::interval_at(tokio::time::Instant::now() + rescan_every, rescan_every);
         for interval in [&mut tick, &mut rescan] {

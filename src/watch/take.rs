@@ -34,7 +34,7 @@ impl WatchFolder {
         kind: LinkFileKind,
     ) -> Result<Taken, String> {
         let (mut file, _) = inbox::open_regular(path).map_err(|r| r.to_string())?;
-        let limit_kb = self.ctx.settings.watch.max_link_file_kb;
+        let limit_kb = self.ctx.settings.watch.max_link_file_kb.get();
         let bytes = inbox::read_bounded(&mut file, limit_kb * 1024)
             .map_err(|e| format!("cannot read the file: {e}"))?
             .ok_or_else(|| {
@@ -119,7 +119,7 @@ impl WatchFolder {
                 // The user's file: copied, never deleted by the pipeline.
                 owned: false,
             },
-            max_attempts: self.ctx.settings.queue.max_attempts,
+            max_attempts: self.ctx.settings.queue.max_attempts.get(),
         };
         let record = match self.intake.import_file(request).await {
             Ok(record) => record,

@@ -1,6 +1,7 @@
 //! The capture path end to end: real yt-dlp downloading from the fixture server, real ffmpeg
 //! processing, files in the date tree, rows in the database.
 
+use std::num::NonZero;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -164,7 +165,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn a_file_above_the_compression_threshold_is_stored_smaller(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.storage.compress_above_mb = 1).await;
+        let app = spawn_app_with(backend, |s| s.storage.compress_above_mb = NonZero::new(1).unwrap()).await;
         let original = app.fixtures.bytes("big_noisy.mp4");
         assert!(original.len() > 2 * 1024 * 1024, "the fixture must be well above 1 MiB");
         let url = app.server.add("/big.mp4", Route::file(app.fixtures.path("big_noisy.mp4"), "video/mp4"));
@@ -180,7 +181,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn a_file_above_the_size_limit_fails_too_large_and_leaves_nothing(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.storage.max_video_size_mb = 1).await;
+        let app = spawn_app_with(backend, |s| s.storage.max_video_size_mb = NonZero::new(1).unwrap()).await;
         let big = app.fixtures.path("big_noisy.mp4");
         // With Content-Length (refused on the announced size) and chunked (stopped mid-way).
         let announced = app.server.add("/announced.mp4", Route::file(&big, "video/mp4"));

@@ -99,6 +99,60 @@ fn an_invalid_setting_stops_the_binary_with_a_message_naming_the_key() {
 }
 
 #[test]
+fn environment_values_are_parsed_like_file_values() {
+    let cases = [
+        (
+            "PRSNL_SERVER__METRICS_LISTEN",
+            "nowhere",
+            "server.metrics_listen",
+        ),
+        ("PRSNL_QUEUE__MAX_ATTEMPTS", "0", "queue.max_attempts"),
+        ("PRSNL_PROCESSING__PRESET", "warp9", "processing.preset"),
+        (
+            "PRSNL_SECURITY__SSRF_ALLOW",
+            "[\"0.0.0.0/0:*\"]",
+            "security.ssrf_allow",
+        ),
+        (
+            "PRSNL_PLATFORMS__YOUTUBE__EXTRA_HOSTS",
+            "[\"a b\"]",
+            "platforms.youtube.extra_hosts",
+        ),
+    ];
+    for (variable, value, key) in cases {
+        let out = prsnl()
+            .arg("migrate")
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{variable}={value}: {stderr}");
+    }
+    // Good values of every typed kind, given in the environment, make a working configuration.
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(dir.path(), "");
+    let out = prsnl()
+        .args(["migrate", "--config"])
+        .arg(&file)
+        .env("PRSNL_SERVER__METRICS_LISTEN", "127.0.0.1:9100")
+        .env("PRSNL_QUEUE__MAX_ATTEMPTS", "2")
+        .env("PRSNL_PROCESSING__PRESET", "slow")
+        .env("PRSNL_SECURITY__SSRF_ALLOW", "[\"192.168.1.20:8000\"]")
+        .env(
+            "PRSNL_PLATFORMS__YOUTUBE__EXTRA_HOSTS",
+            "[\"tube.example:8443\"]",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn environment_variables_override_defaults_and_the_config_file_overrides_both() {
     let dir = tempfile::tempdir().unwrap();
     let env_db = dir.path().join("from-env.db");

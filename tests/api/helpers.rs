@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZero;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -130,25 +131,25 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str, fixture_port: u1
     let mut s = Settings::defaults();
     s.database.url = prsnl::settings::Secret::new(database_url);
     s.storage.media_root = dir.join("media");
-    s.server.listen = "127.0.0.1:0".into();
+    s.server.listen = "127.0.0.1:0".parse().unwrap();
     s.server.shutdown_grace_secs = 5;
     s.server.instance_id = format!("test-{}", uuid::Uuid::now_v7().simple());
-    s.queue.retry_base_ms = 200;
+    s.queue.retry_base_ms = NonZero::new(200).unwrap();
     s.queue.retry_max_ms = 1000;
-    s.queue.poll_interval_ms = 200;
-    s.queue.max_attempts = 3;
+    s.queue.poll_interval_ms = NonZero::new(200).unwrap();
+    s.queue.max_attempts = NonZero::new(3).unwrap();
     for platform in prsnl::domain::Platform::ALL {
         let p = s.platforms.get_mut(platform);
-        p.max_attempts = 3;
-        p.retry_base_ms = 200;
+        p.max_attempts = NonZero::new(3).unwrap();
+        p.retry_base_ms = NonZero::new(200).unwrap();
         p.retry_max_ms = 1000;
         p.pause_min_ms = 0;
         p.pause_max_ms = 0;
-        p.requests_per_minute = 6000;
-        p.burst = 100;
+        p.requests_per_minute = NonZero::new(6000).unwrap();
+        p.burst = NonZero::new(100).unwrap();
     }
-    s.security.ssrf_allow = vec![format!("127.0.0.1:{fixture_port}")];
-    s.metrics.refresh_secs = 1;
+    s.security.ssrf_allow = vec![format!("127.0.0.1:{fixture_port}").parse().unwrap()];
+    s.metrics.refresh_secs = NonZero::new(1).unwrap();
     s.watch.dir = dir.join("inbox");
     s
 }
@@ -400,7 +401,7 @@ pub async fn fresh_db(backend: &Backend) -> (prsnl::db::Db, tempfile::TempDir, O
     let mut settings = Settings::defaults();
     settings.database.url = prsnl::settings::Secret::new(url);
     // Enough connections for eight concurrent claimers plus completions.
-    settings.database.max_connections = 16;
+    settings.database.max_connections = NonZero::new(16).unwrap();
     let db = prsnl::db::Db::connect(&settings.database).await.unwrap();
     db.migrate().await.unwrap();
     (db, dir, pg)

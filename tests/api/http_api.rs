@@ -1,6 +1,7 @@
 //! The HTTP contract: error shapes and codes, authentication, listing, ranges, timeouts,
 //! health and metrics.
 
+use std::num::NonZero;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -190,7 +191,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn a_client_that_never_finishes_its_headers_is_disconnected(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.server.header_read_timeout_secs = 1).await;
+        let app = spawn_app_with(backend, |s| s.server.header_read_timeout_secs = NonZero::new(1).unwrap()).await;
         let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
         slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
         // Meanwhile, everybody else is served.

@@ -3,6 +3,7 @@
 //! cardinality, readiness, request ids, the storage sweep, and the deploy files.
 
 use std::collections::BTreeSet;
+use std::num::NonZero;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -96,7 +97,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn queue_and_breaker_gauges_follow_the_database(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.platforms.generic.max_concurrent = 1).await;
+        let app = spawn_app_with(backend, |s| s.platforms.generic.max_concurrent = NonZero::new(1).unwrap()).await;
         let slow = Route::file(app.fixtures.path("h264_aac.mp4"), "video/mp4").drip(1024, Duration::from_millis(200));
         let first = app.capture(&app.server.add("/slow1.mp4", slow.clone())).await;
         let second = app.capture(&app.server.add("/slow2.mp4", slow)).await;
@@ -140,7 +141,7 @@ on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_to_their_own_listener_when_configured() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.server.metrics_listen = "127.0.0.1:0".into()
+        s.server.metrics_listen = Some("127.0.0.1:0".parse().unwrap())
     })
     .await;
     let metrics = app.metrics_addr.expect("a metrics listener");
@@ -522,8 +523,8 @@ async fn a_real_prometheus_scrapes_the_service_and_evaluates_the_rules() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_distinct_urls_add_no_series() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.platforms.generic.max_concurrent = 4;
-        s.download.max_concurrent = 4;
+        s.platforms.generic.max_concurrent = NonZero::new(4).unwrap();
+        s.download.max_concurrent = NonZero::new(4).unwrap();
     })
     .await;
     let base = app.server.url("");

@@ -2,6 +2,7 @@
 //! cookies, throttle detection. A second fixture server plays "YouTube" (mapped with
 //! `platforms.youtube.extra_hosts`); yt-dlp reaches it through its generic extractor.
 
+use std::num::NonZero;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,8 +18,8 @@ async fn app_with_tube(
 ) -> TestApp {
     let host = format!("127.0.0.1:{}", tube.addr().port());
     spawn_app_with(backend, move |s| {
-        s.platforms.youtube.extra_hosts = vec![host.clone()];
-        s.security.ssrf_allow.push(host);
+        s.platforms.youtube.extra_hosts = vec![host.parse().unwrap()];
+        s.security.ssrf_allow.push(host.parse().unwrap());
         configure(s);
     })
     .await
@@ -108,7 +109,7 @@ on_both_backends! {
     async fn a_refusing_platform_pauses_while_others_go_on_and_recovers(backend: Backend) {
         let tube = FixtureServer::start().await;
         let app = app_with_tube(backend, &tube, |s| {
-            s.platforms.youtube.breaker_base_secs = 1;
+            s.platforms.youtube.breaker_base_secs = NonZero::new(1).unwrap();
             s.platforms.youtube.breaker_max_secs = 2;
         })
         .await;
@@ -146,7 +147,7 @@ on_both_backends! {
         let tube = FixtureServer::start().await;
         // Long enough that a restart on a loaded machine cannot outlast the pause.
         let mut app = app_with_tube(backend, &tube, |s| {
-            s.platforms.youtube.breaker_base_secs = 10;
+            s.platforms.youtube.breaker_base_secs = NonZero::new(10).unwrap();
             s.platforms.youtube.breaker_max_secs = 10;
         })
         .await;
@@ -175,9 +176,9 @@ on_both_backends! {
         let tube = FixtureServer::start().await;
         let app = app_with_tube(backend, &tube, |s| {
             let yt = &mut s.platforms.youtube;
-            yt.max_concurrent = 2;
-            yt.requests_per_minute = 240; // one start every 250 ms
-            yt.burst = 1;
+            yt.max_concurrent = NonZero::new(2).unwrap();
+            yt.requests_per_minute = NonZero::new(240).unwrap(); // one start every 250 ms
+            yt.burst = NonZero::new(1).unwrap();
         })
         .await;
         // Slow enough that downloads overlap when the cap lets them.

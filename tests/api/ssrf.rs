@@ -101,7 +101,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn the_service_never_captures_itself_even_when_loopback_is_allowed(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.security.ssrf_allow = vec!["127.0.0.1:*".into()]).await;
+        let app = spawn_app_with(backend, |s| s.security.ssrf_allow = vec!["127.0.0.1:*".parse().unwrap()]).await;
         let own = app.url("/api/items");
         let response = app.post_capture(&own).await;
         assert_eq!(response.status(), 400);

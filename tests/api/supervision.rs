@@ -1,6 +1,7 @@
 //! The supervision tree under faults: crashed actors restart, their jobs are retried and
 //! complete, the API keeps answering; shutdowns and crashes lose nothing.
 
+use std::num::NonZero;
 use std::time::Duration;
 
 use prsnl::db::jobs::{self, Claimant};
@@ -51,7 +52,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn a_job_that_keeps_crashing_its_worker_fails_with_the_reason_and_is_kept(backend: Backend) {
-        let app = spawn_app_with(backend, |s| s.platforms.generic.max_attempts = 2).await;
+        let app = spawn_app_with(backend, |s| s.platforms.generic.max_attempts = NonZero::new(2).unwrap()).await;
         app.ctx().faults.arm(FaultPoint::DownloaderHandle, 2);
         let url = app.server.add("/poison.mp4", Route::file(app.fixtures.path("h264_silent.mp4"), "video/mp4"));
         let item = app.capture(&url).await;
@@ -113,7 +114,7 @@ on_both_backends! {
         let record = record::capture(&db, &NewCapture { source_url: url.clone(), url: parsed, platform: Platform::Generic, platform_media_id: None, source: Source::Api, owner: None, max_attempts: 3 }, prsnl::clock::now())
             .await
             .unwrap();
-        let claimant = Claimant { owner: app.settings.instance_id(), boot_id: "crashed-boot".into(), lease: Duration::from_secs(3600) };
+        let claimant = Claimant { owner: app.settings.server.instance_id.clone(), boot_id: "crashed-boot".into(), lease: Duration::from_secs(3600) };
         let claimed = jobs::claim(&db, &claimant, jobs::Lane::Download(Platform::Generic), 1, prsnl::clock::now()).await.unwrap();
         assert_eq!(claimed.len(), 1);
         db.close().await;

@@ -18,13 +18,17 @@ async fn bot_app(backend: crate::helpers::Backend, fake: &FakeTelegram, webhook:
     let api_url = fake.url();
     spawn_app_with(backend, move |s| {
         s.telegram.token = prsnl::settings::Secret::new(telegram_fake::TOKEN);
-        s.telegram.api_url = api_url.clone();
+        s.telegram.api_url = Some(api_url.parse().unwrap());
         s.telegram.allowed_users = vec![ALICE];
         s.telegram.poll_timeout_secs = 1;
         if webhook {
             s.telegram.mode = prsnl::settings::TelegramMode::Webhook;
             s.telegram.webhook_secret = prsnl::settings::Secret::new(WEBHOOK_SECRET);
-            s.telegram.webhook_url = format!("{api_url}/our-public-address/telegram/webhook");
+            s.telegram.webhook_url = Some(
+                format!("{api_url}/our-public-address/telegram/webhook")
+                    .parse()
+                    .unwrap(),
+            );
         }
     })
     .await
@@ -244,7 +248,7 @@ async fn commands_answer_and_only_owners_delete() {
     let api_url = fake.url();
     let app = spawn_app_with(crate::helpers::Backend::Sqlite, move |s| {
         s.telegram.token = prsnl::settings::Secret::new(telegram_fake::TOKEN);
-        s.telegram.api_url = api_url;
+        s.telegram.api_url = Some(api_url.parse().unwrap());
         s.telegram.allowed_users = vec![ALICE, BOB];
         s.telegram.poll_timeout_secs = 1;
     })

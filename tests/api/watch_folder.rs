@@ -2,6 +2,7 @@
 //! once, whatever stops the service in between.
 
 use std::io::Write;
+use std::num::NonZero;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -252,7 +253,10 @@ on_both_backends! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_entries_are_refused_without_blocking_anything() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.watch.max_link_file_kb = 1).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.watch.max_link_file_kb = NonZero::new(1).unwrap()
+    })
+    .await;
     let inbox = app.inbox();
     nix::unistd::mkfifo(&inbox.join("pipe.mp4"), nix::sys::stat::Mode::S_IRWXU).unwrap();
     std::os::unix::fs::symlink(app.fixtures.path("h264_silent.mp4"), inbox.join("link.mp4"))
@@ -300,8 +304,8 @@ async fn hostile_entries_are_refused_without_blocking_anything() {
 async fn polling_finds_files_where_inotify_would_not_fire() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
         s.watch.poll = true;
-        s.watch.poll_interval_ms = 200;
-        s.watch.settle_ms = 500;
+        s.watch.poll_interval_ms = NonZero::new(200).unwrap();
+        s.watch.settle_ms = NonZero::new(500).unwrap();
     })
     .await;
     std::fs::copy(

@@ -178,12 +178,12 @@ impl Actor for PipelineActor {
         let capacity = Capacity {
             per_platform: Platform::ALL
                 .iter()
-                .map(|p| (*p, settings.platforms.get(*p).max_concurrent))
+                .map(|p| (*p, settings.platforms.get(*p).max_concurrent.get()))
                 .collect::<HashMap<_, _>>(),
-            downloads: settings.download.max_concurrent,
+            downloads: settings.download.max_concurrent.get(),
             processing_backlog: workers * 2,
         };
-        let poll = Duration::from_millis(settings.queue.poll_interval_ms);
+        let poll = Duration::from_millis(settings.queue.poll_interval_ms.get());
         let ticker = myself.send_interval(poll, || PipelineMsg::Tick);
         let breakers = load_breakers(&ctx).await?;
         let mut state = PipelineState {

@@ -226,7 +226,7 @@ impl PipelineState {
         let was_closed = breaker.is_closed();
         let until = breaker.trip(
             now.as_millis(),
-            Duration::from_secs(policy.breaker_base_secs),
+            Duration::from_secs(policy.breaker_base_secs.get()),
             Duration::from_secs(policy.breaker_max_secs),
             rand::random(),
         );

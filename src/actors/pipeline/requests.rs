@@ -59,7 +59,7 @@ impl PipelineState {
             &self.ctx.db,
             item,
             quality,
-            self.ctx.settings.queue.max_attempts,
+            self.ctx.settings.queue.max_attempts.get(),
             clock::now(),
         )
         .await

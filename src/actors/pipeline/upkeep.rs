@@ -36,7 +36,7 @@ impl PipelineState {
 
     /// Keeps leases alive and recovers jobs whose owner vanished, every third of a lease.
     pub(super) async fn maintain(&mut self, myself: &ActorRef<PipelineMsg>) {
-        let lease = Duration::from_secs(self.ctx.settings.queue.lease_secs);
+        let lease = Duration::from_secs(self.ctx.settings.queue.lease_secs.get());
         if self.last_maintenance.elapsed() < lease / 3 {
             return;
         }
@@ -87,11 +87,11 @@ impl PipelineState {
         let margin = Duration::from_secs(120);
         let limit = |holder: Holder| match holder {
             Holder::Downloader(_) | Holder::Stager => {
-                Duration::from_secs(settings.download.timeout_secs) + margin
+                Duration::from_secs(settings.download.timeout_secs.get()) + margin
             }
             Holder::Storage => Duration::from_secs(600),
             Holder::Processing | Holder::Pipeline => {
-                Duration::from_secs(settings.processing.timeout_secs) + margin
+                Duration::from_secs(settings.processing.timeout_secs.get()) + margin
             }
         };
         let silent = self
