@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crate::actors::PipelineHandle;
 use crate::context::AppContext;
-use crate::db::imports::{ImportRecord, NewImport};
+use crate::db::imports::NewImport;
+use crate::db::record::ImportRecord;
 use crate::db::record::{CaptureOutcome, CaptureRecord, NewCapture};
 use crate::domain::platform;
 use crate::domain::{CaptureUrl, ErrorCode, JobError, Source};

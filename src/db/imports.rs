@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::items::Item;
 use crate::domain::{ItemKind, Source};
 
 /// A local file to import.
@@ -48,15 +47,6 @@ impl ImportPayload {
     pub fn parse(payload: Option<&str>) -> Option<Self> {
         serde_json::from_str(payload?).ok()
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct ImportRecord {
-    pub item: Item,
-    /// False when the key was recorded before: nothing new was stored.
-    pub created: bool,
-    /// Where the file goes, as recorded (the earlier record's place for a known key).
-    pub file: ImportPayload,
 }
 
 /// The owned files that stored import payloads name.

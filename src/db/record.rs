@@ -3,7 +3,7 @@
 //! kind and an import job, idempotent on the file's key), a transcode (a job, unless the
 //! rendition exists or one is already coming).
 
-use super::imports::{ImportPayload, ImportRecord, NewImport};
+use super::imports::{ImportPayload, NewImport};
 use super::items::{self, Item, NewItem};
 use super::jobs::{self, NewJob};
 use super::renditions::{self, Rendition, TranscodePayload};
@@ -113,6 +113,16 @@ pub async fn capture(db: &Db, new: &NewCapture, now: Timestamp) -> Result<Captur
         outcome,
         job: Some(job),
     })
+}
+
+/// What recording an import did.
+#[derive(Debug, Clone)]
+pub struct ImportRecord {
+    pub item: Item,
+    /// False when the key was recorded before: nothing new was stored.
+    pub created: bool,
+    /// Where the file goes, as recorded (the earlier record's place for a known key).
+    pub file: ImportPayload,
 }
 
 /// Records an import, or finds the earlier record of the same key.

@@ -39,6 +39,29 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("cli", 5, &["app", "http", "intake"]),
 ];
 
+/// Inside `db/`: table modules are leaves (they may use only `db/mod.rs`); the use cases
+/// above them may use tables and, where named, each other.
+const DB_TABLES: &[&str] = &[
+    "items",
+    "jobs",
+    "renditions",
+    "breakers",
+    "telegram",
+    "housekeeping",
+    "imports",
+];
+const DB_USE_CASES: &[(&str, &[&str])] = &[
+    ("record", &[]),
+    ("outcome", &[]),
+    ("removal", &[]),
+    ("recovery", &["outcome"]),
+];
+
+/// Small rooms: no file over this many lines, and in a file over `CODE_LINES` lines at most
+/// `CODE_LINES` outside its test module.
+const MAX_LINES: usize = 600;
+const CODE_LINES: usize = 400;
+
 /// Crates that do I/O (or run it): `domain/` must not name them.
 const IO_CRATES: &[&str] = &[
     "tokio",
@@ -302,6 +325,75 @@ fn no_cycle_of_files_spans_two_layers() {
         "cycles across layers:\n{}",
         cycles.join("\n")
     );
+}
+
+#[test]
+fn database_tables_are_leaves_below_the_use_cases() {
+    let graph = graph();
+    let db_part = |file: &Path| -> Option<String> {
+        let module = module_of(file);
+        (module.first().map(String::as_str) == Some("db"))
+            .then(|| module.get(1).cloned().unwrap_or_default())
+    };
+    let mut wrong = Vec::new();
+    for (file, targets) in &graph.edges {
+        let Some(from) = db_part(file) else { continue };
+        for target in targets {
+            let Some(to) = db_part(target) else { continue };
+            if to == from || to.is_empty() {
+                continue;
+            }
+            let allowed = if DB_TABLES.contains(&from.as_str()) {
+                false
+            } else if let Some((_, peers)) = DB_USE_CASES.iter().find(|(name, _)| *name == from) {
+                DB_TABLES.contains(&to.as_str()) || peers.contains(&to.as_str())
+            } else {
+                true // db/mod.rs itself
+            };
+            if !allowed {
+                wrong.push(format!("{} → {}", shown(file), shown(target)));
+            }
+        }
+    }
+    let known: Vec<&str> = DB_TABLES
+        .iter()
+        .copied()
+        .chain(DB_USE_CASES.iter().map(|(name, _)| *name))
+        .collect();
+    for file in graph.edges.keys() {
+        if let Some(part) = db_part(file).filter(|p| !p.is_empty()) {
+            assert!(
+                known.contains(&part.as_str()),
+                "db/{part} is neither a table nor a use case"
+            );
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "db imports against its layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_file_is_a_small_room() {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    let mut big = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let total = text.lines().count();
+        let code = text
+            .find("#[cfg(test)]\nmod tests")
+            .map_or(total, |at| text[..at].lines().count());
+        if total > MAX_LINES || (total > CODE_LINES && code > CODE_LINES) {
+            big.push(format!(
+                "{}: {total} lines, {code} outside tests",
+                shown(&file)
+            ));
+        }
+    }
+    assert!(big.is_empty(), "files too big:\n{}", big.join("\n"));
 }
 
 #[test]

@@ -9,7 +9,8 @@ use ractor::RpcReplyPort;
 
 use super::{LostWork, PipelineMsg};
 use crate::actors::handle::Slot;
-use crate::db::imports::{ImportRecord, NewImport};
+use crate::db::imports::NewImport;
+use crate::db::record::ImportRecord;
 use crate::db::record::{CaptureRecord, NewCapture, TranscodeRequest};
 use crate::domain::{ItemId, JobError, Quality};
 

@@ -18,9 +18,11 @@ mod outcome;
 mod output;
 mod requests;
 mod stages;
+mod start;
 mod upkeep;
 
 pub use handle::PipelineHandle;
+use start::{load_breakers, spawn_child};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,17 +33,16 @@ use tokio_util::task::AbortOnDropHandle;
 
 use self::content::ContentClaims;
 use self::in_flight::{Capacity, Holder, InFlight};
-use super::download_supervisor::DownloadSupervisor;
-use super::processing_pool::ProcessingPool;
 use super::processing_worker::Processed;
 use super::storage::StorageHandle;
 use super::supervision::{Children, RestartPolicy, follow};
 use super::{Env, Handles};
 use crate::clock;
 use crate::context::AppContext;
-use crate::db::imports::{ImportRecord, NewImport};
+use crate::db::imports::NewImport;
 use crate::db::jobs::Lease;
 use crate::db::outcome::{Charge, Requeue};
+use crate::db::record::ImportRecord;
 use crate::db::record::{CaptureRecord, NewCapture, TranscodeRequest};
 use crate::db::recovery;
 use crate::domain::breaker::Breaker;
@@ -378,49 +379,4 @@ impl Actor for PipelineActor {
         }
         Ok(())
     }
-}
-
-/// The persisted breakers, closed for platforms without a row.
-async fn load_breakers(ctx: &AppContext) -> Result<HashMap<Platform, Breaker>, crate::db::DbError> {
-    let stored = crate::db::breakers::load_all(&ctx.db).await?;
-    Ok(Platform::ALL
-        .into_iter()
-        .map(|p| {
-            (
-                p,
-                stored
-                    .iter()
-                    .find(|s| s.platform == p)
-                    .map(|s| s.breaker)
-                    .unwrap_or_default(),
-            )
-        })
-        .collect())
-}
-
-async fn spawn_child(
-    myself: &ActorRef<PipelineMsg>,
-    state: &mut PipelineState,
-    child: PipelineChild,
-) -> Result<(), ActorProcessingErr> {
-    let env = Env {
-        ctx: Arc::clone(&state.ctx),
-        handles: state.handles.clone(),
-    };
-    let cell = match child {
-        PipelineChild::Downloads => {
-            Actor::spawn_linked(None, DownloadSupervisor, env, myself.get_cell())
-                .await?
-                .0
-                .get_cell()
-        }
-        PipelineChild::Processing => {
-            Actor::spawn_linked(None, ProcessingPool, env, myself.get_cell())
-                .await?
-                .0
-                .get_cell()
-        }
-    };
-    state.children.started(child, cell);
-    Ok(())
 }

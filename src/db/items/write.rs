@@ -1,0 +1,227 @@
+//! Writing item rows: the one INSERT (captures and imports alike), reopening, progress, the
+//! changes an attempt's outcome makes, deleting.
+
+use crate::db::Db;
+use crate::db::{DbError, Tx, on_tx, to_i64, to_u64};
+use crate::domain::layout::MediaPaths;
+use crate::domain::{
+    ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source, Timestamp,
+};
+
+use super::{Item, ItemRow};
+
+/// A new item row: a capture's (with its URLs) or an import's (with its title).
+#[derive(Debug, Clone)]
+pub(crate) struct NewItem<'a> {
+    pub id: ItemId,
+    pub kind: ItemKind,
+    pub owner: Option<&'a str>,
+    pub source: Source,
+    pub source_url: Option<&'a str>,
+    pub canonical_url: Option<&'a str>,
+    pub platform: Platform,
+    pub platform_media_id: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub paths: &'a MediaPaths,
+}
+
+// ON CONFLICT without a target: either dedup key (canonical URL, platform media id) may be
+// the one another transaction just took. Imports have neither, so they never conflict.
+const INSERT_ITEM: &str = "INSERT INTO items (id, owner, source, source_url, canonical_url, platform, \
+     platform_media_id, status, title, video_path, thumb_small_path, thumb_medium_path, \
+     thumb_large_path, created_at, updated_at, kind) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $13, $14) \
+     ON CONFLICT DO NOTHING RETURNING id";
+
+/// Inserts a queued item; false when a dedup key was taken meanwhile (nothing inserted).
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    new: &NewItem<'_>,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let inserted: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(INSERT_ITEM)
+        .bind(new.id.to_string())
+        .bind(new.owner)
+        .bind(new.source.as_str())
+        .bind(new.source_url)
+        .bind(new.canonical_url)
+        .bind(new.platform.as_str())
+        .bind(new.platform_media_id)
+        .bind(new.title)
+        .bind(&new.paths.file)
+        .bind(&new.paths.thumb_small)
+        .bind(&new.paths.thumb_medium)
+        .bind(&new.paths.thumb_large)
+        .bind(now.as_millis())
+        .bind(new.kind.as_str())
+        .fetch_optional(conn)
+        .await)?;
+    Ok(inserted.is_some())
+}
+
+/// The item of the same video: same canonical URL, or same platform media id.
+pub(crate) async fn same_video(
+    tx: &mut Tx,
+    canonical_url: &str,
+    platform: Platform,
+    platform_media_id: Option<&str>,
+) -> Result<Option<Item>, DbError> {
+    let row: Option<ItemRow> = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT * FROM items WHERE canonical_url = $1 \
+         OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3) \
+         ORDER BY id LIMIT 1")
+        .bind(canonical_url)
+        .bind(platform.as_str())
+        .bind(platform_media_id)
+        .fetch_optional(conn)
+        .await)?;
+    row.map(Item::try_from).transpose()
+}
+
+/// Queues a failed or cancelled item again (its progress and error cleared); false when the
+/// item is in any other state.
+pub(crate) async fn reopen(tx: &mut Tx, id: ItemId, now: Timestamp) -> Result<bool, DbError> {
+    let reopened: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(
+        "UPDATE items SET status = 'queued', stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, error_code = NULL, error_message = NULL, \
+         updated_at = $2 WHERE id = $1 AND status IN ('failed', 'cancelled') RETURNING id")
+        .bind(id.to_string())
+        .bind(now.as_millis())
+        .fetch_optional(conn)
+        .await)?;
+    Ok(reopened.is_some())
+}
+
+/// How many other items share the file at `path` (same content).
+pub(crate) async fn sharers(tx: &mut Tx, path: &str, except: ItemId) -> Result<u64, DbError> {
+    let sharers: i64 = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM items WHERE video_path = $1 AND id <> $2")
+        .bind(path)
+        .bind(except.to_string())
+        .fetch_one(conn)
+        .await)?;
+    to_u64(sharers, "sharers")
+}
+
+/// Deletes the item's row; its jobs and renditions go with it (foreign keys cascade).
+pub(crate) async fn delete_row(tx: &mut Tx, id: ItemId) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query("DELETE FROM items WHERE id = $1")
+        .bind(id.to_string())
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Records the stage and progress of a running item (its status follows from the stage).
+pub async fn set_progress(
+    db: &Db,
+    id: ItemId,
+    progress: &Progress,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE items SET status = $2, stage = $3, progress_percent = $4, downloaded_bytes = $5, \
+         total_bytes = $6, updated_at = $7 \
+         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')")
+        .bind(id.to_string())
+        .bind(progress.stage.item_status().as_str())
+        .bind(progress.stage.as_str())
+        .bind(progress.percent)
+        .bind(progress.downloaded_bytes.map(to_i64))
+        .bind(progress.total_bytes.map(to_i64))
+        .bind(now.as_millis())
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    tx.commit().await
+}
+
+/// The finished item's facts, written in the same transaction as its job's completion.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub title: Option<String>,
+    pub media: MediaInfo,
+    pub size_bytes: u64,
+    pub thumbnails_bytes: u64,
+    pub sha256: String,
+    pub warnings: Vec<String>,
+    /// The files of an item with the same content, which this one shares instead of
+    /// keeping a copy; `None` when the item's own files were stored.
+    pub shared_paths: Option<MediaPaths>,
+}
+
+pub(crate) async fn mark_completed(
+    tx: &mut Tx,
+    id: ItemId,
+    done: &Completion,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let m = &done.media;
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE items SET status = 'completed', stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, error_code = NULL, error_message = NULL, \
+         title = $2, duration_seconds = $3, width = $4, height = $5, video_codec = $6, \
+         audio_codec = $7, bitrate_bps = $8, fps = $9, container = $10, size_bytes = $11, \
+         sha256 = $12, updated_at = $13, completed_at = $13, thumbnails_bytes = $14, warnings = $15, \
+         video_path = COALESCE($16, video_path), thumb_small_path = COALESCE($17, thumb_small_path), \
+         thumb_medium_path = COALESCE($18, thumb_medium_path), thumb_large_path = COALESCE($19, thumb_large_path) \
+         WHERE id = $1")
+        .bind(id.to_string())
+        .bind(done.title.as_deref())
+        .bind(m.duration_seconds)
+        .bind(i64::from(m.width))
+        .bind(i64::from(m.height))
+        .bind(&m.video_codec)
+        .bind(m.audio_codec.as_deref())
+        .bind(m.bitrate_bps.map(to_i64))
+        .bind(m.fps)
+        .bind(&m.container)
+        .bind(to_i64(done.size_bytes))
+        .bind(&done.sha256)
+        .bind(now.as_millis())
+        .bind(to_i64(done.thumbnails_bytes))
+        .bind((!done.warnings.is_empty()).then(|| serde_json::to_string(&done.warnings).unwrap_or_default()))
+        .bind(done.shared_paths.as_ref().map(|p| p.file.as_str()))
+        .bind(done.shared_paths.as_ref().map(|p| p.thumb_small.as_str()))
+        .bind(done.shared_paths.as_ref().map(|p| p.thumb_medium.as_str()))
+        .bind(done.shared_paths.as_ref().map(|p| p.thumb_large.as_str()))
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Moves the item to a terminal failure state with its reason.
+pub(crate) async fn mark_failed(
+    tx: &mut Tx,
+    id: ItemId,
+    status: ItemStatus,
+    error: &JobError,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE items SET status = $2, stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, error_code = $3, error_message = $4, \
+         updated_at = $5 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .bind(error.code.as_str())
+        .bind(&error.message)
+        .bind(now.as_millis())
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Puts the item back to `queued` while its job waits for another attempt.
+pub(crate) async fn mark_queued(tx: &mut Tx, id: ItemId, now: Timestamp) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE items SET status = 'queued', stage = NULL, progress_percent = NULL, \
+         downloaded_bytes = NULL, total_bytes = NULL, updated_at = $2 \
+         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')")
+        .bind(id.to_string())
+        .bind(now.as_millis())
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(())
+}
