@@ -4,6 +4,7 @@
 //! Only this module knows the JSON shapes. Handlers validate input, read through `db`, and
 //! send work to the Pipeline; they never write job state themselves.
 
+mod access_log;
 mod auth;
 mod capture;
 pub mod dto;

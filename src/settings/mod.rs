@@ -216,6 +216,20 @@ pub enum TelegramMode {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    /// The level of the access log's line per request (`prsnl::access`); probes are always
+    /// at debug.
+    pub access_level: AccessLevel,
+    /// One successful request in this many gets an access line; errors always do. At tens of
+    /// thousands of range requests a second a line each costs more than the request.
+    pub access_sample: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLevel {
+    Info,
+    Debug,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -420,6 +434,12 @@ impl Settings {
             }
         }
         self.validate_telegram()?;
+        if self.log.access_sample == 0 {
+            return Err(SettingsError::invalid(
+                "log.access_sample",
+                "must be at least 1 (1: every request; N: one successful request in N)",
+            ));
+        }
         if !(0.0..1.0).contains(&self.processing.thumbnail_at) {
             return Err(SettingsError::invalid(
                 "processing.thumbnail_at",
@@ -697,6 +717,31 @@ mod tests {
         assert!(s.telegram.enabled() && s.telegram.uses_webhook());
         assert_eq!(s.telegram.allowed_users, [5, 6]);
         assert_eq!(s.telegram.webhook_path, "/telegram/webhook");
+    }
+
+    #[test]
+    fn the_access_log_is_a_setting_with_checked_values() {
+        let s = Settings::defaults();
+        assert_eq!(
+            (s.log.access_level, s.log.access_sample),
+            (AccessLevel::Info, 1)
+        );
+        let s = with_file("[log]\naccess_level = \"off\"\naccess_sample = 100\n").unwrap();
+        assert_eq!(
+            (s.log.access_level, s.log.access_sample),
+            (AccessLevel::Off, 100)
+        );
+        let zero = with_file("[log]\naccess_sample = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("log.access_sample"), "{zero}");
+        let loud = with_file("[log]\naccess_level = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            loud.contains("access_level") && loud.contains("loud"),
+            "{loud}"
+        );
     }
 
     #[test]
