@@ -58,7 +58,10 @@ impl AccessLog {
             return wanted.then_some(level);
         }
         // Relaxed: the count only spreads the lines out; it orders nothing.
-        (self.seen.fetch_add(1, Ordering::Relaxed) % self.sample == 0).then_some(level)
+        self.seen
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(self.sample)
+            .then_some(level)
     }
 }
 
