@@ -122,6 +122,8 @@ mod tests {
         let settings = LogSettings {
             format,
             level: "info".into(),
+            access_level: crate::settings::AccessLevel::Info,
+            access_sample: std::num::NonZeroU32::MIN,
         };
         let subscriber = subscriber(&settings, move || Sink(Arc::clone(&sink)));
         tracing::subscriber::with_default(subscriber, || {

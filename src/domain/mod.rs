@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod capture_url;
 pub mod error_code;
+pub mod http_date;
 pub mod ids;
 pub mod item;
 pub mod job;

@@ -2,8 +2,10 @@
 //!
 //! The body is the memory-mapped file handed to hyper in 1 MiB `Bytes` slices that borrow the
 //! mapping: no read(2) per chunk, no copy in userspace, and memory that stays flat whatever the
-//! file size (mapped pages are page cache, not heap). Range decisions come from
-//! `domain::range`. A multi-range request is answered with its first (lowest) satisfiable
+//! file size (mapped pages are page cache, not heap). A body of one slice (a range request of
+//! up to 1 MiB, a thumbnail) is a full body rather than a stream, so hyper sends it with the
+//! head and knows at once that it is complete. The ETag and Last-Modified values were made once
+//! when the file was loaded (`ServedFile`). Range decisions come from `domain::range`. A multi-range request is answered with its first (lowest) satisfiable
 //! range as a plain 206: RFC 9110 allows serving fewer ranges than asked, and media players
 //! only ever ask for one.
 
@@ -15,8 +17,6 @@ use warp::Reply;
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
-use crate::clock;
-use crate::domain::Timestamp;
 use crate::domain::range::{self, ByteRange, RangeOutcome};
 use crate::storage::served::ServedFile;
 use crate::sys::MappedFile;
@@ -57,15 +57,6 @@ fn none_match(header: &str, etag: &str) -> bool {
         .any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
-/// IMF-fixdate, as HTTP wants dates.
-pub fn http_date(at: Timestamp) -> Option<String> {
-    clock::datetime(at)
-        .format(time::macros::format_description!(
-            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-        ))
-        .ok()
-}
-
 pub fn serve(
     file: &ServedFile,
     how: &Presentation,
@@ -73,18 +64,19 @@ pub fn serve(
     head_only: bool,
 ) -> Response {
     let len = file.len;
-    let etag = format!("\"{}\"", file.version);
-    let last_modified = file.completed_at.and_then(http_date);
+    let etag = file.etag.to_str().unwrap_or_default();
+    let last_modified = file.last_modified.as_ref();
 
     let mut base = Response::default();
     {
         let h = base.headers_mut();
+        h.reserve(8);
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(how.content_type),
         );
-        h.insert(header::ETAG, header_value(&etag));
+        h.insert(header::ETAG, file.etag.clone());
         h.insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static(how.cache_control),
@@ -93,13 +85,13 @@ pub fn serve(
             "x-content-type-options",
             HeaderValue::from_static("nosniff"),
         );
-        if let Some(date) = &last_modified {
-            h.insert(header::LAST_MODIFIED, header_value(date));
+        if let Some(date) = last_modified {
+            h.insert(header::LAST_MODIFIED, date.clone());
         }
     }
 
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    if text(header::IF_NONE_MATCH).is_some_and(|inm| none_match(inm, &etag)) {
+    if text(header::IF_NONE_MATCH).is_some_and(|inm| none_match(inm, etag)) {
         *base.status_mut() = StatusCode::NOT_MODIFIED;
         base.headers_mut().remove(header::CONTENT_TYPE);
         return base;
@@ -107,7 +99,10 @@ pub fn serve(
     // A Range under If-Range applies only while the client's copy is still current.
     let if_range_ok = match text(header::IF_RANGE) {
         None => true,
-        Some(v) => v.trim() == etag || last_modified.as_deref() == Some(v.trim()),
+        Some(v) => {
+            v.trim() == etag
+                || last_modified.is_some_and(|date| date.as_bytes() == v.trim().as_bytes())
+        }
     };
     let range_header = text(header::RANGE).filter(|_| if_range_ok);
 
@@ -132,26 +127,41 @@ pub fn serve(
     };
     let mut response = match (&file.data, head_only || count == 0) {
         (Some(map), false) => {
-            let map = Arc::clone(map);
+            let (head, _empty) = base.into_parts();
             let end = start + count;
-            let sent = how.sent.clone();
-            // The iterator is pulled as the connection takes frames, so a client that hangs up
-            // is not counted for what it never received.
-            let chunks = (start..end).step_by(CHUNK as usize).map(move |offset| {
-                let slice = MappedSlice {
-                    file: Arc::clone(&map),
-                    start: offset as usize,
-                    end: (offset + CHUNK).min(end) as usize,
-                };
-                if let Some(sent) = &sent {
-                    sent.inc_by((slice.end - slice.start) as u64);
+            if count <= CHUNK {
+                // One slice: no stream to poll, and hyper sees the end with the head. It is
+                // counted now, which is when hyper would have pulled it from a stream.
+                if let Some(sent) = &how.sent {
+                    sent.inc_by(count);
                 }
-                Ok::<Bytes, Infallible>(Bytes::from_owner(slice))
-            });
-            let mut streamed =
-                warp::reply::stream(futures_util::stream::iter(chunks)).into_response();
-            *streamed.headers_mut() = base.headers().clone();
-            streamed
+                let slice = MappedSlice {
+                    file: Arc::clone(map),
+                    start: start as usize,
+                    end: end as usize,
+                };
+                Response::from_parts(head, Bytes::from_owner(slice).into())
+            } else {
+                let map = Arc::clone(map);
+                let sent = how.sent.clone();
+                // The iterator is pulled as the connection takes frames, so a client that
+                // hangs up is not counted for what it never received.
+                let chunks = (start..end).step_by(CHUNK as usize).map(move |offset| {
+                    let slice = MappedSlice {
+                        file: Arc::clone(&map),
+                        start: offset as usize,
+                        end: (offset + CHUNK).min(end) as usize,
+                    };
+                    if let Some(sent) = &sent {
+                        sent.inc_by((slice.end - slice.start) as u64);
+                    }
+                    Ok::<Bytes, Infallible>(Bytes::from_owner(slice))
+                });
+                let body = warp::reply::stream(futures_util::stream::iter(chunks))
+                    .into_response()
+                    .into_body();
+                Response::from_parts(head, body)
+            }
         }
         _ => base,
     };
@@ -178,13 +188,5 @@ mod tests {
         assert!(none_match("\"x\", \"abc\"", "\"abc\""));
         assert!(none_match("*", "\"abc\""));
         assert!(!none_match("\"abd\"", "\"abc\""));
-    }
-
-    #[test]
-    fn http_dates_are_imf_fixdate() {
-        assert_eq!(
-            http_date(Timestamp::from_millis(1_700_000_000_000)).as_deref(),
-            Some("Tue, 14 Nov 2023 22:13:20 GMT")
-        );
     }
 }

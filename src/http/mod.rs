@@ -5,6 +5,7 @@
 //! reach the Pipeline and Storage through their handles; they never write job state
 //! themselves. `door::HttpDoor` is how the supervision tree runs the server.
 
+mod access_log;
 mod auth;
 mod capture;
 pub mod door;

@@ -1,6 +1,10 @@
 //! The envelope of every request: a request id in a tracing span around the handler (so every
 //! line logged while handling it carries the id) and in the `x-request-id` response header;
-//! one access-log line; the HTTP metrics.
+//! an access-log line (as `access_log.rs` decides); the HTTP metrics.
+//!
+//! This runs for every range request of a stream, tens of thousands a second: nothing here is
+//! allocated or formatted that the request does not need (the id is made on the stack, the
+//! path is kept only when the access log is on).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +17,7 @@ use tracing::Instrument;
 use warp::http::{HeaderMap, HeaderValue, Request};
 use warp::reply::Response;
 
+use super::access_log::{self, AccessLog};
 use crate::context::AppContext;
 use crate::metrics::Route;
 
@@ -21,16 +26,25 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The client's request id when it is a sane token (a proxy in front may have set one, and
 /// following it across services is the point), otherwise a new one. Anything else a client
 /// sends is not trusted into logs or headers.
-fn request_id(headers: &HeaderMap) -> String {
+fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
         .filter(|v| {
+            let v = v.as_bytes();
             (1..=64).contains(&v.len())
-                && v.bytes()
+                && v.iter()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         })
-        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_string)
+        .cloned()
+        .unwrap_or_else(new_request_id)
+}
+
+/// 16 lowercase hex digits, written on the stack (no `format!`).
+fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = rand::random::<u64>();
+    let digits: [u8; 16] = std::array::from_fn(|i| HEX[((n >> (60 - 4 * i)) & 0xf) as usize]);
+    HeaderValue::from_bytes(&digits).expect("hex digits are a valid header value")
 }
 
 /// Wraps the router's service.
@@ -40,6 +54,7 @@ pub struct Observed<S> {
     ctx: Arc<AppContext>,
     /// The configurable path of the Telegram webhook, when it is served.
     webhook_path: Option<Arc<str>>,
+    access: Arc<AccessLog>,
 }
 
 impl<S> Observed<S> {
@@ -48,10 +63,12 @@ impl<S> Observed<S> {
         let webhook_path = telegram
             .uses_webhook()
             .then(|| Arc::from(telegram.webhook_path.as_str()));
+        let access = Arc::new(AccessLog::new(&ctx.settings.log));
         Self {
             inner,
             ctx,
             webhook_path,
+            access,
         }
     }
 }
@@ -78,11 +95,16 @@ where
             Route::of_path(request.uri().path())
         };
         let method = request.method().clone();
-        let path = request.uri().path().to_string();
+        // A `Uri` clone shares its bytes; only the access line needs it.
+        let uri = self.access.is_on().then(|| request.uri().clone());
         let id = request_id(request.headers());
-        let span = tracing::info_span!("request", request_id = %id);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %id.to_str().expect("request ids are visible ASCII")
+        );
         let handled = span.in_scope(|| self.inner.call(request));
         let ctx = Arc::clone(&self.ctx);
+        let access = Arc::clone(&self.access);
         Box::pin(
             async move {
                 let Ok(mut response) = handled.await;
@@ -93,16 +115,16 @@ where
                         .http
                         .observe(route, &method, status, elapsed.as_secs_f64());
                 }
-                let millis = elapsed.as_secs_f64() * 1000.0;
-                // Probes and scrapes arrive every few seconds; they are not news.
-                if matches!(route, Route::Healthz | Route::Readyz | Route::Metrics) {
-                    tracing::debug!(target: "prsnl::access", %method, %path, status, millis, "request");
-                } else {
-                    tracing::info!(target: "prsnl::access", %method, %path, status, millis, "request");
+                if let (Some(level), Some(uri)) = (access.level_for(route, status), &uri) {
+                    let millis = elapsed.as_secs_f64() * 1000.0;
+                    let path = uri.path();
+                    if level == tracing::Level::INFO {
+                        tracing::info!(target: access_log::TARGET, %method, %path, status, millis, "request");
+                    } else {
+                        tracing::debug!(target: access_log::TARGET, %method, %path, status, millis, "request");
+                    }
                 }
-                if let Ok(value) = HeaderValue::from_str(&id) {
-                    response.headers_mut().insert(REQUEST_ID, value);
-                }
+                response.headers_mut().insert(REQUEST_ID, id);
                 Ok(response)
             }
             .instrument(span),
@@ -119,7 +141,7 @@ mod tests {
         let with = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(REQUEST_ID, HeaderValue::from_str(value).unwrap());
-            request_id(&headers)
+            request_id(&headers).to_str().unwrap().to_string()
         };
         assert_eq!(with("abc-123_x.y"), "abc-123_x.y");
         for hostile in ["", "has space", "semi;colon", &"a".repeat(65), "quote\"d"] {
@@ -127,6 +149,13 @@ mod tests {
             assert_ne!(id, hostile);
             assert_eq!(id.len(), 16, "{id}");
         }
-        assert_eq!(request_id(&HeaderMap::new()).len(), 16);
+        let made = request_id(&HeaderMap::new());
+        assert_eq!(made.len(), 16);
+        assert!(
+            made.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)),
+            "{made:?}"
+        );
     }
 }

@@ -31,7 +31,7 @@ pub use sections::{
     PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings, ServerSettings,
     StorageSettings, TelegramSettings, WatchSettings,
 };
-pub use values::{ExtraHost, LogFormat, TelegramMode, X264Preset};
+pub use values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 
 /// The compiled-in defaults: every key, documented.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -159,6 +159,31 @@ mod tests {
         let path = dir.path().join("prsnl.toml");
         std::fs::write(&path, toml).unwrap();
         Settings::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::file(&path)))
+    }
+
+    #[test]
+    fn the_access_log_is_a_setting_with_checked_values() {
+        let s = Settings::defaults();
+        assert_eq!(
+            (s.log.access_level, s.log.access_sample.get()),
+            (AccessLevel::Info, 1)
+        );
+        let s = with_file("[log]\naccess_level = \"off\"\naccess_sample = 100\n").unwrap();
+        assert_eq!(
+            (s.log.access_level, s.log.access_sample.get()),
+            (AccessLevel::Off, 100)
+        );
+        let zero = with_file("[log]\naccess_sample = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("log.access_sample"), "{zero}");
+        let loud = with_file("[log]\naccess_level = \"loud\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            loud.contains("access_level") && loud.contains("loud"),
+            "{loud}"
+        );
     }
 
     #[test]

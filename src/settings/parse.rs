@@ -35,6 +35,8 @@ pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
         log: LogSettings {
             format: raw.log.format,
             level: raw.log.level,
+            access_level: raw.log.access_level,
+            access_sample: positive("log.access_sample", raw.log.access_sample)?,
         },
         watch: watch(raw.watch)?,
         telegram: telegram(raw.telegram)?,

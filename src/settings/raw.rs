@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::Secret;
-use super::values::{LogFormat, TelegramMode};
+use super::values::{AccessLevel, LogFormat, TelegramMode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +146,8 @@ pub(super) struct RawMetrics {
 pub(super) struct RawLog {
     pub format: LogFormat,
     pub level: String,
+    pub access_level: AccessLevel,
+    pub access_sample: u32,
 }
 
 #[derive(Debug, Deserialize)]

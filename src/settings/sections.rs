@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use super::Secret;
-use super::values::{ExtraHost, LogFormat, TelegramMode, X264Preset};
+use super::values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 use crate::domain::Platform;
 use crate::domain::ssrf::AllowRule;
 
@@ -174,6 +174,11 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A filter in `RUST_LOG` syntax; checked by the subscriber, which falls back to `info`.
     pub level: String,
+    /// The level of the access log's line per request (`prsnl::access`).
+    pub access_level: AccessLevel,
+    /// One successful request in this many gets an access line; errors always do. At tens of
+    /// thousands of range requests a second a line each costs more than the request.
+    pub access_sample: NonZeroU32,
 }
 
 #[derive(Debug, Clone)]

@@ -27,6 +27,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// The level of the access log's line per request (`log.access_level`); probes and scrapes
+/// are always at debug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLevel {
+    Info,
+    Debug,
+    Off,
+}
+
 /// An x264 speed/size preset (`processing.preset`), handed to ffmpeg as `-preset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum X264Preset {

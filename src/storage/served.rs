@@ -9,6 +9,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
+
+use crate::domain::http_date::http_date;
 use crate::domain::{ItemId, Quality, ThumbSize, Timestamp};
 use crate::sys::MappedFile;
 
@@ -22,7 +25,8 @@ pub enum Variant {
     Thumbnail(ThumbSize),
 }
 
-/// What serving one file needs.
+/// What serving one file needs. Everything a response says about the file is worked out
+/// here, once, not per request: a stream is served as many range requests.
 pub struct ServedFile {
     /// `None` for an empty file (which cannot be mapped).
     pub data: Option<Arc<MappedFile>>,
@@ -31,6 +35,10 @@ pub struct ServedFile {
     pub version: String,
     /// When the file was completed (Unix ms).
     pub completed_at: Option<Timestamp>,
+    /// `version` as an ETag (quoted), ready for a header.
+    pub etag: HeaderValue,
+    /// `completed_at` as an IMF-fixdate, ready for `Last-Modified`.
+    pub last_modified: Option<HeaderValue>,
 }
 
 impl ServedFile {
@@ -47,11 +55,19 @@ impl ServedFile {
         } else {
             Some(Arc::new(MappedFile::map(&file)?))
         };
+        let etag = HeaderValue::from_str(&format!("\"{version}\"")).map_err(|_| {
+            std::io::Error::other(format!("version tag {version:?} is not a header value"))
+        })?;
+        let last_modified = completed_at
+            .and_then(http_date)
+            .and_then(|date| HeaderValue::from_str(&date).ok());
         Ok(Self {
             data,
             len,
             version,
             completed_at,
+            etag,
+            last_modified,
         })
     }
 }

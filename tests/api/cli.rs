@@ -417,7 +417,7 @@ async fn serve_logs_name_the_request_and_the_job_on_every_line() {
         server.addr().port()
     );
     let file = config(dir.path(), &extra);
-    let mut child = prsnl()
+    let child = prsnl()
         .args(["serve", "--log-format", "json", "--config"])
         .arg(&file)
         .stderr(Stdio::piped())
@@ -454,25 +454,7 @@ async fn serve_logs_name_the_request_and_the_job_on_every_line() {
     })
     .await;
     assert!(done, "the capture did not complete");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let logs = tokio::task::spawn_blocking(move || {
-        let status = child.wait().unwrap();
-        let mut logs = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut logs)
-            .unwrap();
-        assert!(status.success(), "exit {status}: {logs}");
-        logs
-    })
-    .await
-    .unwrap();
+    let logs = stop_and_read_logs(child).await;
 
     let lines: Vec<serde_json::Value> = logs
         .lines()
@@ -501,4 +483,116 @@ async fn serve_logs_name_the_request_and_the_job_on_every_line() {
     for line in about_jobs {
         assert_eq!(field(line, "item").as_deref(), Some(id.as_str()), "{line}");
     }
+}
+
+/// `prsnl serve` with `extra` config and JSON logs on stderr: sends `requests` (path, id) and
+/// returns every access-log line, once the server has stopped.
+async fn access_lines(extra: &str, requests: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = config(
+        dir.path(),
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
+    );
+    let child = prsnl()
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    prsnl::net::install_tls_provider();
+    let client = reqwest::Client::new();
+    let up = crate::helpers::wait_for(Duration::from_secs(30), || {
+        let request = client.get(format!("{base}/healthz")).send();
+        async move { request.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    assert!(up, "prsnl serve never answered");
+    for (path, id) in requests {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .header("x-request-id", *id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.headers()["x-request-id"].to_str().unwrap(),
+            *id,
+            "the id is echoed whatever the access log does"
+        );
+    }
+    let logs = stop_and_read_logs(child).await;
+    logs.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["target"] == "prsnl::access")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_keeps_one_success_in_n_and_every_error_or_nothing_when_off() {
+    let requests = [
+        ("/api/items", "ok-1"),
+        ("/api/items", "ok-2"),
+        ("/api/items", "ok-3"),
+        ("/api/items", "ok-4"),
+        ("/no/such/route", "missing-1"),
+        ("/api/items", "ok-5"),
+        ("/no/such/route", "missing-2"),
+    ];
+    let sampled = access_lines("[log]\naccess_sample = 1000\n", &requests).await;
+    let ids: Vec<&str> = sampled
+        .iter()
+        .map(|l| l["span"]["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ok-1", "missing-1", "missing-2"], "{sampled:?}");
+    assert!(sampled.iter().all(|l| l["level"] == "INFO"));
+    assert_eq!(sampled[1]["status"], 404);
+
+    let off = access_lines("[log]\naccess_level = \"off\"\n", &requests).await;
+    assert!(off.is_empty(), "{off:?}");
+}
+
+#[test]
+fn a_bad_access_log_setting_names_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key) in [
+        ("[log]\naccess_level = \"loud\"\n", "access_level"),
+        ("[log]\naccess_sample = 0\n", "log.access_sample"),
+    ] {
+        let file = config(dir.path(), extra);
+        let out = prsnl()
+            .args(["doctor", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{extra}: {stderr}");
+    }
+}
+
+/// Stops the real binary with SIGTERM, checks that it exited cleanly, and returns what it
+/// logged on stderr.
+async fn stop_and_read_logs(mut child: std::process::Child) -> String {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut logs = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        assert!(status.success(), "exit {status}: {logs}");
+        logs
+    })
+    .await
+    .unwrap()
 }
