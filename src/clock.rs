@@ -15,8 +15,7 @@ pub fn now() -> Timestamp {
 
 /// RFC 3339 text of a stored timestamp, for API responses.
 pub fn rfc3339(at: Timestamp) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.as_millis()) * 1_000_000)
-        .ok()
+    at.to_datetime()
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
@@ -25,8 +24,7 @@ pub fn rfc3339(at: Timestamp) -> String {
 }
 
 pub fn datetime(at: Timestamp) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.as_millis()) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    at.to_datetime().unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -1,13 +1,10 @@
 //! Dates as HTTP writes them (IMF-fixdate, RFC 9110 §5.6.7), for `Last-Modified`.
 
-use time::OffsetDateTime;
-
 use super::Timestamp;
 
 /// `at` as an IMF-fixdate, e.g. `Tue, 14 Nov 2023 22:13:20 GMT`.
 pub fn http_date(at: Timestamp) -> Option<String> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.as_millis()) * 1_000_000)
-        .ok()?
+    at.to_datetime()?
         .format(time::macros::format_description!(
             "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
         ))

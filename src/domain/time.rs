@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use time::OffsetDateTime;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(i64);
 
@@ -30,6 +32,11 @@ impl Timestamp {
     pub fn minus(self, duration: Duration) -> Self {
         let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
         Self(self.0.saturating_sub(ms))
+    }
+
+    /// The moment as a calendar date and time (UTC); `None` outside the calendar's range.
+    pub fn to_datetime(self) -> Option<OffsetDateTime> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).ok()
     }
 
     /// How long after `earlier` this is (zero if it is not after it).
@@ -64,5 +71,13 @@ mod tests {
                 .as_millis(),
             i64::MAX
         );
+        assert_eq!(
+            Timestamp::from_millis(1_500)
+                .to_datetime()
+                .unwrap()
+                .unix_timestamp(),
+            1
+        );
+        assert!(Timestamp::from_millis(i64::MAX).to_datetime().is_none());
     }
 }

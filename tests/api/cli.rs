@@ -417,23 +417,7 @@ async fn serve_logs_name_the_request_and_the_job_on_every_line() {
         server.addr().port()
     );
     let file = config(dir.path(), &extra);
-    let child = prsnl()
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(&file)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    prsnl::net::install_tls_provider();
-    prsnl::net::install_tls_provider();
-    let client = reqwest::Client::new();
-    let up = crate::helpers::wait_for(Duration::from_secs(30), || {
-        let request = client.get(format!("{base}/healthz")).send();
-        async move { request.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
-    assert!(up, "prsnl serve never answered");
+    let (child, client, base) = serve_with_json_logs(&file, port).await;
     let created: serde_json::Value = client
         .post(format!("{base}/api/capture"))
         .header("x-request-id", "req-logs-1")
@@ -494,22 +478,7 @@ async fn access_lines(extra: &str, requests: &[(&str, &str)]) -> Vec<serde_json:
         dir.path(),
         &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
     );
-    let child = prsnl()
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(&file)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    prsnl::net::install_tls_provider();
-    let client = reqwest::Client::new();
-    let up = crate::helpers::wait_for(Duration::from_secs(30), || {
-        let request = client.get(format!("{base}/healthz")).send();
-        async move { request.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
-    assert!(up, "prsnl serve never answered");
+    let (child, client, base) = serve_with_json_logs(&file, port).await;
     for (path, id) in requests {
         let answer = client
             .get(format!("{base}{path}"))
@@ -595,4 +564,29 @@ async fn stop_and_read_logs(mut child: std::process::Child) -> String {
     })
     .await
     .unwrap()
+}
+
+/// Starts `prsnl serve` with `file` and JSON logs on stderr, and waits until it answers on
+/// `port`: the child, a client, and the base URL.
+async fn serve_with_json_logs(
+    file: &std::path::Path,
+    port: u16,
+) -> (std::process::Child, reqwest::Client, String) {
+    let child = prsnl()
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(file)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    prsnl::net::install_tls_provider();
+    let client = reqwest::Client::new();
+    let up = crate::helpers::wait_for(Duration::from_secs(30), || {
+        let request = client.get(format!("{base}/healthz")).send();
+        async move { request.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    assert!(up, "prsnl serve never answered");
+    (child, client, base)
 }

@@ -43,9 +43,12 @@ on_both_backends! {
         let video = app.client.get(app.url(&format!("/api/videos/{id}/stream"))).send().await.unwrap();
         let streamed = video.bytes().await.unwrap().len() as f64;
 
-        let scrape = scrape_until(&app, "storage gauges show the video", |s| {
+        // Storage counts the files at the commit, a moment before the job completes: wait for a
+        // refresh taken after both, which the gauges reach by their next period.
+        let scrape = scrape_until(&app, "gauges show the stored video and an empty queue", |s| {
             s.value("prsnl_storage_files", &[("kind", "videos")]) == 1.0
                 && s.value("prsnl_storage_files", &[("kind", "thumbnails")]) == 3.0
+                && s.value("prsnl_queue_jobs", &[]) == 0.0
         })
         .await;
         let api = |outcome| scrape.value("prsnl_capture_requests_total", &[("source", "api"), ("outcome", outcome)]);

@@ -34,7 +34,6 @@ use tokio_util::task::AbortOnDropHandle;
 use self::content::ContentClaims;
 use self::in_flight::{Capacity, Holder, InFlight};
 use super::processing_worker::Processed;
-use super::storage::StorageHandle;
 use super::supervision::{Children, RestartPolicy, follow};
 use super::{Env, Handles};
 use crate::clock;
@@ -137,9 +136,8 @@ impl PipelineChild {
 
 pub struct PipelineState {
     ctx: Arc<AppContext>,
+    /// Its peers: Storage for commits, discards and deletes; its own handle to keep current.
     handles: Handles,
-    /// The StorageActor, for commits, discards and deletes.
-    storage: StorageHandle,
     in_flight: InFlight,
     /// Content being committed, and identical videos waiting for it.
     content: ContentClaims<Processed>,
@@ -189,7 +187,6 @@ impl Actor for PipelineActor {
         let breakers = load_breakers(&ctx).await?;
         let mut state = PipelineState {
             ctx: Arc::clone(&ctx),
-            storage: handles.storage.clone(),
             handles: handles.clone(),
             in_flight: InFlight::default(),
             content: ContentClaims::default(),

@@ -293,7 +293,7 @@ impl PipelineState {
 
     /// An attempt that ended here is over: its work directory goes, its slot is free.
     pub(super) fn finished(&mut self, myself: &ActorRef<PipelineMsg>, running: Running) {
-        self.storage.discard_work_dir(running.work_dir);
+        self.handles.storage.discard_work_dir(running.work_dir);
         self.slot_freed(myself);
     }
 

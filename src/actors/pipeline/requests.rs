@@ -85,7 +85,9 @@ impl PipelineState {
         self.cancel_work(&running);
         if !Self::holder_cleans_up(running.holder) {
             // No tool runs for it (a commit, a copy, a parked result): its directory goes now.
-            self.storage.discard_work_dir(running.work_dir.clone());
+            self.handles
+                .storage
+                .discard_work_dir(running.work_dir.clone());
         }
         tracing::info!(job = %lease.job, item = %lease.item, "{why}");
         self.ctx.observe(Event::JobFinished {
@@ -192,6 +194,7 @@ impl PipelineState {
         // holding up the Pipeline (Storage may be busy committing). If Storage is down they
         // stay behind as orphans for the sweep.
         if self
+            .handles
             .storage
             .send(StorageMsg::DeleteFiles { files })
             .is_err()

@@ -145,7 +145,7 @@ impl PipelineState {
             lease: lease.clone(),
             files,
         };
-        if self.storage.send(commit).is_err() {
+        if self.handles.storage.send(commit).is_err() {
             let error = JobError::new(ErrorCode::Unavailable, "storage is restarting");
             return self.fail_attempt(myself, lease, error).await;
         }

@@ -52,7 +52,7 @@ impl PipelineState {
                         tracing::warn!(job = %lease.job, item = %lease.item, "lost the lease of a running job; stopping this attempt");
                         self.cancel_work(&running);
                         if !Self::holder_cleans_up(running.holder) {
-                            self.storage.discard_work_dir(running.work_dir);
+                            self.handles.storage.discard_work_dir(running.work_dir);
                         }
                     }
                 }
