@@ -234,7 +234,7 @@ impl App {
             lease_owner,
         ));
         record_startup_sweeps(&ctx, swept, resumes_dropped);
-        let handles = Handles::new();
+        let handles = Handles::new(&ctx);
         let intake = Intake::new(Arc::clone(&ctx), handles.pipeline.clone());
         let doors = match options.listener {
             Some(listener) => open_doors(&ctx, &handles, &intake, listener, metrics_listener)?,

@@ -138,6 +138,7 @@ impl AppContext {
                 preset: p.preset.as_str().to_string(),
                 timeout,
             },
+            compress_policy: p.compress,
             compress_above_bytes: self.settings.storage.compress_above_mb.get() * 1024 * 1024,
             thumbnail_at: p.thumbnail_at,
             probe_timeout: timeout.min(Duration::from_secs(120)),

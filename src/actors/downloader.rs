@@ -317,6 +317,7 @@ async fn ytdlp_download(
         timeout: Duration::from_secs(settings.download.timeout_secs.get()),
         proxy: Some(guard.proxy_url(proxy_user)),
         cookies,
+        max_height: settings.download.max_height.map(|h| h.get()),
     };
     let outcome = ytdlp::download(&request, &progress_reporter(pipeline, &ticket.lease)).await;
     if request.cookies.is_some() {

@@ -37,17 +37,11 @@ pub struct Handles {
 
 impl Handles {
     /// Handles to actors not started yet: the tree fills them in as it starts.
-    pub fn new() -> Self {
+    pub fn new(ctx: &Arc<AppContext>) -> Self {
         Self {
-            pipeline: PipelineHandle::new(),
+            pipeline: PipelineHandle::new(Arc::clone(ctx)),
             storage: StorageHandle::new(),
         }
-    }
-}
-
-impl Default for Handles {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -168,6 +168,7 @@ mod tests {
                 time::OffsetDateTime::UNIX_EPOCH,
             ),
             warnings: Vec::new(),
+            encoding: None,
             created_at: Default::default(),
             updated_at: Default::default(),
             completed_at: None,

@@ -4,7 +4,11 @@
 //! Both backends run the same statements where the dialects agree (`$N` bind parameters work on
 //! both); where they differ (claiming) each has its own text. Every write on SQLite runs in a
 //! `BEGIN IMMEDIATE` transaction: a deferred transaction that reads and then writes bypasses
-//! `busy_timeout` and fails with "database is locked" (THREATS fact 6).
+//! `busy_timeout` and fails with "database is locked" (THREATS fact 6). Writers of one process
+//! also take turns on an async lock first (`WriterTurn`): SQLite's busy handler polls with
+//! sleeps of up to 25 ms and more, so two writers of ours meeting at the lock would cost the
+//! second one a sleep instead of the microseconds the first needs to finish; the busy handler
+//! stays for other processes (the CLI) on the same file.
 
 pub mod breakers;
 pub mod housekeeping;
@@ -19,6 +23,7 @@ pub mod renditions;
 pub mod telegram;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -26,14 +31,39 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Postgres, Sqlite, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 use crate::settings::DatabaseSettings;
 
 /// A pool on one of the two backends.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, WriterTurn),
     Postgres(PgPool),
+}
+
+/// The order in which this process's SQLite writers begin: first come, first served, woken as
+/// soon as the writer before them commits. Waiting longer than `busy_timeout` fails like
+/// SQLite's own lock would.
+#[derive(Clone, Debug)]
+pub struct WriterTurn {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    patience: Duration,
+}
+
+impl WriterTurn {
+    fn new(patience: Duration) -> Self {
+        Self {
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+            patience,
+        }
+    }
+
+    async fn wait(&self) -> Result<OwnedMutexGuard<()>, DbError> {
+        tokio::time::timeout(self.patience, Arc::clone(&self.lock).lock_owned())
+            .await
+            .map_err(|_| DbError::Locked(self.patience))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +74,8 @@ pub enum Backend {
 
 /// A write transaction on either backend.
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// The transaction, and this process's writer turn, held until it ends.
+    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -56,6 +87,8 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database holds an invalid value: {0}")]
     Corrupt(String),
+    #[error("the database stayed locked by other writers for {0:?}")]
+    Locked(Duration),
     #[error("cannot create the database directory {path}: {source}")]
     Directory {
         path: String,
@@ -68,7 +101,7 @@ pub enum DbError {
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite($pool, _) => $body,
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
@@ -78,7 +111,7 @@ macro_rules! on_pool {
 macro_rules! on_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::db::Tx::Sqlite(tx) => {
+            $crate::db::Tx::Sqlite(tx, _) => {
                 let $conn = &mut **tx;
                 $body
             }
@@ -121,7 +154,8 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await?;
-            Ok(Self::Sqlite(pool))
+            let turn = WriterTurn::new(Duration::from_millis(settings.busy_timeout_ms));
+            Ok(Self::Sqlite(pool, turn))
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections.get())
@@ -135,7 +169,7 @@ impl Db {
     /// Applies the backend's pending migrations (embedded in the binary).
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Self::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Self::Sqlite(pool, _) => SQLITE_MIGRATOR.run(pool).await?,
             Self::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
         }
         Ok(())
@@ -143,7 +177,7 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Sqlite(..) => Backend::Sqlite,
             Self::Postgres(_) => Backend::Postgres,
         }
     }
@@ -157,7 +191,7 @@ impl Db {
     /// SQLite's own consistency check (`PRAGMA integrity_check`); always true on PostgreSQL.
     pub async fn integrity_ok(&self) -> Result<bool, DbError> {
         match self {
-            Self::Sqlite(pool) => {
+            Self::Sqlite(pool, _) => {
                 let verdict: String = sqlx::query_scalar("PRAGMA integrity_check")
                     .fetch_one(pool)
                     .await?;
@@ -170,7 +204,10 @@ impl Db {
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL.
     pub async fn begin_write(&self) -> Result<Tx, DbError> {
         Ok(match self {
-            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Sqlite(pool, turn) => {
+                let turn = turn.wait().await?;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -183,7 +220,10 @@ impl Db {
 impl Tx {
     pub async fn commit(self) -> Result<(), DbError> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, turn) => {
+                tx.commit().await?;
+                drop(turn);
+            }
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())

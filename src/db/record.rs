@@ -13,6 +13,7 @@ use crate::domain::layout::MediaPaths;
 use crate::domain::{
     CaptureUrl, ItemId, ItemKind, JobId, JobKind, Platform, Quality, Source, Timestamp,
 };
+use crate::faults::{FaultPoint, Faults};
 
 /// A URL capture to record.
 #[derive(Debug, Clone)]
@@ -51,13 +52,22 @@ pub struct CaptureRecord {
 /// Records a URL capture: a new item and job, or the existing item of the same video (same
 /// canonical URL, or same platform media id). One write transaction, so concurrent identical
 /// submissions create one item; a resubmission of a failed or cancelled capture reopens it.
-pub async fn capture(db: &Db, new: &NewCapture, now: Timestamp) -> Result<CaptureRecord, DbError> {
+/// The item found is locked from the lookup on, so a concurrent delete or cancel of it is
+/// ordered wholly before this (a delete: a new item is made) or after it. `faults` lets a
+/// test hold the transaction right after the lookup.
+pub async fn capture(
+    db: &Db,
+    new: &NewCapture,
+    now: Timestamp,
+    faults: &Faults,
+) -> Result<CaptureRecord, DbError> {
     let id = ItemId::new();
     let paths = MediaPaths::for_item(id.as_uuid(), ItemKind::Video, clock::datetime(now));
     let canonical = new.url.as_str();
     let media_id = new.platform_media_id.as_deref();
     let mut tx = db.begin_write().await?;
     let earlier = items::same_video(&mut tx, canonical, new.platform, media_id).await?;
+    faults.pass(FaultPoint::RecordAfterLookup).await;
     let inserted = earlier.is_none() && {
         let row = NewItem {
             id,

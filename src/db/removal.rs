@@ -9,6 +9,7 @@ use super::jobs;
 use super::renditions::{self, Rendition};
 use super::{Db, DbError};
 use crate::domain::{ItemId, ItemStatus, JobError, Timestamp};
+use crate::faults::{FaultPoint, Faults};
 
 /// What deleting an item removed from the database: the files that must go too.
 #[derive(Debug, Clone)]
@@ -24,8 +25,8 @@ pub struct Deleted {
 
 /// Deletes the item's rows (its jobs and renditions go with it). Rows go before files: a
 /// crash in between leaves unreferenced files for the orphan sweep, never a row pointing at
-/// missing media.
-pub async fn delete_item(db: &Db, id: ItemId) -> Result<Option<Deleted>, DbError> {
+/// missing media. `faults` lets a test hold the transaction before its commit.
+pub async fn delete_item(db: &Db, id: ItemId, faults: &Faults) -> Result<Option<Deleted>, DbError> {
     let mut tx = db.begin_write().await?;
     let Some(item) = items::get_in(&mut tx, id).await? else {
         return Ok(None);
@@ -34,6 +35,7 @@ pub async fn delete_item(db: &Db, id: ItemId) -> Result<Option<Deleted>, DbError
     let owned_uploads = owned_files_in(&jobs::import_payloads_of(&mut tx, id).await?);
     let sharers = items::sharers(&mut tx, &item.paths.file, id).await?;
     items::delete_row(&mut tx, id).await?;
+    faults.pass(FaultPoint::DeleteBeforeCommit).await;
     tx.commit().await?;
     Ok(Some(Deleted {
         item,

@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod capture_url;
+pub mod encoding;
 pub mod error_code;
 pub mod http_date;
 pub mod ids;

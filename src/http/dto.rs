@@ -6,6 +6,7 @@ use crate::clock;
 use crate::context::AppContext;
 use crate::db::items::Item;
 use crate::db::renditions::Rendition;
+use crate::domain::encoding::Encoding;
 use crate::domain::{ItemKind, ItemStatus, JobError, Progress, ThumbSize};
 
 #[derive(Debug, Serialize)]
@@ -62,6 +63,9 @@ pub struct MetadataJson {
     pub container: String,
     pub size_bytes: Option<u64>,
     pub sha256: Option<String>,
+    /// How the stored file was made from the source (`null` for an image, and for videos
+    /// stored before this was recorded).
+    pub encoding: Option<EncodingJson>,
     pub platform: &'static str,
     pub source_url: Option<String>,
     /// Where the file sits under media_root (also its path on a CDN mirroring the tree).
@@ -103,6 +107,15 @@ impl RenditionJson {
             ),
         }
     }
+}
+
+/// The item's `Encoding`, with the one answer most people want first: whether the stored
+/// picture was re-encoded (by conversion or by a kept compression) or is the source's own.
+#[derive(Debug, Serialize)]
+pub struct EncodingJson {
+    pub reencoded: bool,
+    #[serde(flatten)]
+    pub detail: Encoding,
 }
 
 #[derive(Debug, Serialize)]
@@ -165,6 +178,10 @@ impl MetadataJson {
             container: media.container.clone(),
             size_bytes: item.size_bytes,
             sha256: item.sha256.clone(),
+            encoding: item.encoding.clone().map(|detail| EncodingJson {
+                reencoded: detail.reencoded(),
+                detail,
+            }),
             platform: item.platform.as_str(),
             source_url: item.source_url.clone(),
             storage_path: item.paths.file.clone(),

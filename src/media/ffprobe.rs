@@ -211,7 +211,7 @@ pub fn interpret(json: &[u8], limits: &ProbeLimits) -> Result<Probe, JobError> {
     if let (Some(promised), Some(present)) = (
         parse_u64(video.nb_frames.as_deref()),
         parse_u64(video.nb_read_packets.as_deref()),
-    ) && present < promised
+    ) && cut_short(promised, present)
     {
         return Err(invalid(format!(
             "the file is truncated: {present} of {promised} video frames are present"
@@ -239,6 +239,16 @@ pub fn interpret(json: &[u8], limits: &ProbeLimits) -> Result<Probe, JobError> {
             .and_then(|a| a.codec_name.clone())
             .map(|codec| AudioStream { codec }),
     })
+}
+
+/// Container indexes are often off by a frame or two (ffmpeg's own AVI muxer counts one frame
+/// more than it writes) and players play such files, so a shortfall within that slack is not
+/// a truncation. A file cut short lacks far more: the truncated downloads seen keep half.
+const INDEX_SLACK_FRAMES: u64 = 2;
+
+fn cut_short(promised: u64, present: u64) -> bool {
+    let missing = promised.saturating_sub(present);
+    missing > INDEX_SLACK_FRAMES.max(promised / 100)
 }
 
 fn parse_f64(s: Option<&str>) -> Option<f64> {
@@ -364,6 +374,21 @@ mod tests {
         let p = interpret(fixture("rotated"), &LIMITS).unwrap();
         assert_eq!(p.video.rotation, 90);
         assert_eq!(p.display_size(), (240, 320));
+    }
+
+    #[test]
+    fn an_index_off_by_a_frame_or_two_is_not_a_truncation() {
+        // ffmpeg's own 6 s AVI: 151 frames promised, 150 present.
+        assert!(!cut_short(151, 150));
+        assert!(!cut_short(150, 150));
+        assert!(!cut_short(20, 18));
+        // A long file may be off by up to 1% of its frames.
+        assert!(!cut_short(90_000, 89_100));
+        assert!(cut_short(90_000, 89_000));
+        // The truncated fixture keeps 259 of 600 frames; three missing of a short clip is more
+        // than an index's error.
+        assert!(cut_short(600, 259));
+        assert!(cut_short(20, 17));
     }
 
     #[test]

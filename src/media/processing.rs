@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::ffmpeg::{self, Action, EncodeSettings, Plan};
 use super::ffprobe::{self, Probe, ProbeLimits};
+use crate::domain::encoding::{CompressPolicy, Conversion, Encoding, SourceFile};
 use crate::domain::{ErrorCode, JobError, MediaInfo, Stage, ThumbSize};
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,7 @@ pub struct ProcessingConfig {
     pub limits: ProbeLimits,
     pub convert: EncodeSettings,
     pub compress: EncodeSettings,
+    pub compress_policy: CompressPolicy,
     pub compress_above_bytes: u64,
     pub thumbnail_at: f64,
     pub probe_timeout: Duration,
@@ -34,14 +36,15 @@ pub struct ProcessedMedia {
     pub size_bytes: u64,
     pub sha256: String,
     pub plan: Plan,
-    pub compressed: bool,
+    /// How the stored file came from the source.
+    pub encoding: Encoding,
 }
 
 fn io_error(context: &str, e: std::io::Error) -> JobError {
     crate::storage::io_job_error(context, &e)
 }
 
-async fn file_size(path: &Path) -> Result<u64, JobError> {
+pub(super) async fn file_size(path: &Path) -> Result<u64, JobError> {
     tokio::fs::metadata(path)
         .await
         .map(|m| m.len())
@@ -67,6 +70,18 @@ pub async fn process(
         None
     };
     let plan = ffmpeg::plan(&source, faststart);
+    let source_file = SourceFile {
+        container: source.format_name.clone(),
+        video_codec: source.video.codec.clone(),
+        audio_codec: source.audio.as_ref().map(|a| a.codec.clone()),
+        bitrate_bps: source.bitrate_bps,
+        size_bytes: file_size(input).await?,
+    };
+    let conversion = match plan {
+        Plan::Keep => Conversion::Kept,
+        Plan::Remux => Conversion::Remuxed,
+        Plan::Transcode { .. } => Conversion::Transcoded,
+    };
 
     let (mut video, mut probe) = match plan {
         Plan::Keep => (input.to_path_buf(), source),
@@ -110,32 +125,18 @@ pub async fn process(
     }
 
     let mut size = file_size(&video).await?;
-    let mut compressed = false;
-    if size > cfg.compress_above_bytes {
+    let mut compression = None;
+    if size > cfg.compress_above_bytes && cfg.compress_policy != CompressPolicy::Off {
         on_stage(Stage::Compress);
-        let audio = match probe.audio.as_ref().map(|a| a.codec.as_str()) {
-            None => Action::Absent,
-            Some("aac") => Action::Copy,
-            Some(_) => Action::Encode,
-        };
-        let (smaller, smaller_probe) = convert(
-            cfg,
-            &video,
-            work_dir,
-            "compressed.mp4",
-            Action::Encode,
-            audio,
-            &cfg.compress,
-            None,
-        )
-        .await?;
-        let smaller_size = file_size(&smaller).await?;
-        if smaller_size < size {
+        let (smaller, smaller_probe, outcome) =
+            super::compression::compress(cfg, &video, &probe, size, work_dir).await?;
+        if outcome.kept {
             let _ = tokio::fs::remove_file(&video).await;
-            (video, probe, size, compressed) = (smaller, smaller_probe, smaller_size, true);
+            (video, probe, size) = (smaller, smaller_probe, outcome.output_bytes);
         } else {
             let _ = tokio::fs::remove_file(&smaller).await;
         }
+        compression = Some(outcome);
     }
 
     on_stage(Stage::Thumbnails);
@@ -155,13 +156,17 @@ pub async fn process(
         size_bytes: size,
         sha256,
         plan,
-        compressed,
+        encoding: Encoding {
+            source: source_file,
+            conversion,
+            compression,
+        },
     })
 }
 
 /// Writes `work_dir/name` from `input` and probes the result (its facts are what we store).
 #[allow(clippy::too_many_arguments)]
-async fn convert(
+pub(super) async fn convert(
     cfg: &ProcessingConfig,
     input: &Path,
     work_dir: &Path,

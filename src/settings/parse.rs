@@ -110,6 +110,7 @@ fn download(raw: RawDownload) -> Result<DownloadSettings, SettingsError> {
         max_duration_secs: raw.max_duration_secs,
         max_concurrent: positive("download.max_concurrent", raw.max_concurrent)?,
         native_direct: raw.native_direct,
+        max_height: std::num::NonZeroU32::new(raw.max_height),
     })
 }
 
@@ -134,6 +135,7 @@ fn processing(raw: RawProcessing) -> Result<ProcessingSettings, SettingsError> {
             .parse()
             .map_err(|e| SettingsError::invalid("processing.preset", e))?,
         compress_crf: crf("processing.compress_crf", raw.compress_crf)?,
+        compress: raw.compress,
         thumbnail_at: raw.thumbnail_at,
     })
 }

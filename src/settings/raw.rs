@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::Secret;
 use super::values::{AccessLevel, LogFormat, TelegramMode};
+use crate::domain::encoding::CompressPolicy;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +73,7 @@ pub(super) struct RawDownload {
     pub max_duration_secs: u64,
     pub max_concurrent: usize,
     pub native_direct: bool,
+    pub max_height: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +89,7 @@ pub(super) struct RawProcessing {
     pub crf: u8,
     pub preset: String,
     pub compress_crf: u8,
+    pub compress: CompressPolicy,
     pub thumbnail_at: f64,
 }
 

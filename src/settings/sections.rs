@@ -15,6 +15,7 @@ use url::Url;
 use super::Secret;
 use super::values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 use crate::domain::Platform;
+use crate::domain::encoding::CompressPolicy;
 use crate::domain::ssrf::AllowRule;
 
 #[derive(Debug, Clone)]
@@ -66,6 +67,9 @@ pub struct DownloadSettings {
     pub max_concurrent: NonZeroUsize,
     /// Fetch links that answer with a video file directly instead of through yt-dlp.
     pub native_direct: bool,
+    /// The tallest picture yt-dlp prefers when a source offers several (`None`: the
+    /// tallest there is).
+    pub max_height: Option<NonZeroU32>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +87,8 @@ pub struct ProcessingSettings {
     pub preset: X264Preset,
     /// x264 CRF of the re-encode of large files, within 0..=51.
     pub compress_crf: u8,
+    /// Whether and when that re-encode replaces the converted file.
+    pub compress: CompressPolicy,
     /// A fraction of the duration, in [0, 1).
     pub thumbnail_at: f64,
 }

@@ -75,13 +75,16 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    /// The inbox at `root`, created (with `processed/` and `failed/`) if missing.
+    /// The inbox at `root`, created (with `processed/` and `failed/`) if missing. The root is
+    /// kept canonical (absolute, links resolved): the file watcher reports events under the
+    /// canonical path whatever it was given, and a relative root (the default `./data/inbox`)
+    /// would match none of them, leaving every file to the periodic rescan.
     pub fn open(root: &Path) -> io::Result<Self> {
         for dir in [root.to_path_buf(), root.join(PROCESSED), root.join(FAILED)] {
             std::fs::create_dir_all(&dir)?;
         }
         Ok(Self {
-            root: root.to_path_buf(),
+            root: root.canonicalize()?,
         })
     }
 

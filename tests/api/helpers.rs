@@ -216,6 +216,15 @@ impl TestApp {
         self.app.as_ref().expect("app running").intake()
     }
 
+    pub fn handles(&self) -> &prsnl::actors::Handles {
+        self.app.as_ref().expect("app running").handles()
+    }
+
+    /// The running app, taken out to be stopped by the caller (in a task of its own, say).
+    pub fn take_app(&mut self) -> App {
+        self.app.take().expect("app running")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -322,7 +331,7 @@ impl TestApp {
     pub async fn item_count(&self) -> i64 {
         let ctx = self.ctx();
         match &ctx.db {
-            prsnl::db::Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM items")
+            prsnl::db::Db::Sqlite(pool, _) => sqlx::query_scalar("SELECT COUNT(*) FROM items")
                 .fetch_one(pool)
                 .await
                 .unwrap(),
@@ -457,7 +466,7 @@ pub async fn seed_completed_video(
         };
     }
     match db {
-        prsnl::db::Db::Sqlite(pool) => drop(run!(pool)),
+        prsnl::db::Db::Sqlite(pool, _) => drop(run!(pool)),
         prsnl::db::Db::Postgres(pool) => drop(run!(pool)),
     }
     id

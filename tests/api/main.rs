@@ -15,6 +15,7 @@ mod capture;
 mod cli;
 mod http_api;
 mod images;
+mod intake_races;
 mod observability;
 mod platforms;
 mod queue;

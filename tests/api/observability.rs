@@ -562,7 +562,7 @@ async fn a_thousand_distinct_urls_add_no_series() {
     };
     let settled = || async {
         wait_for(Duration::from_secs(300), || async {
-            let prsnl::db::Db::Sqlite(pool) = &app.ctx().db else { unreachable!() };
+            let prsnl::db::Db::Sqlite(pool, _) = &app.ctx().db else { unreachable!() };
             let unfinished: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM items WHERE status IN ('queued', 'downloading', 'processing')",
             )

@@ -41,6 +41,7 @@ async fn enqueue(db: &Db, n: usize, max_attempts: u32) -> Vec<ItemId> {
                 max_attempts,
             },
             now(),
+            &prsnl::faults::Faults::default(),
         )
         .await
         .unwrap();
@@ -66,6 +67,7 @@ fn completion() -> Completion {
         thumbnails_bytes: 3,
         sha256: "00".into(),
         warnings: Vec::new(),
+        encoding: None,
         shared_paths: None,
     }
 }
@@ -150,7 +152,7 @@ on_both_backends! {
 
 async fn count_states(db: &Db) -> HashMap<String, i64> {
     let rows: Vec<(String, i64)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        Db::Sqlite(pool, _) => sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
             .fetch_all(pool)
             .await
             .unwrap(),

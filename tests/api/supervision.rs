@@ -111,7 +111,7 @@ on_both_backends! {
         // half-written work directory.
         let db = app.open_db().await;
         let parsed = CaptureUrl::parse(&url).unwrap();
-        let record = record::capture(&db, &NewCapture { source_url: url.clone(), url: parsed, platform: Platform::Generic, platform_media_id: None, source: Source::Api, owner: None, max_attempts: 3 }, prsnl::clock::now())
+        let record = record::capture(&db, &NewCapture { source_url: url.clone(), url: parsed, platform: Platform::Generic, platform_media_id: None, source: Source::Api, owner: None, max_attempts: 3 }, prsnl::clock::now(), &prsnl::faults::Faults::default())
             .await
             .unwrap();
         let claimant = Claimant { owner: app.settings.server.instance_id.clone(), boot_id: "crashed-boot".into(), lease: Duration::from_secs(3600) };

@@ -36,7 +36,7 @@ async fn bot_app(backend: crate::helpers::Backend, fake: &FakeTelegram, webhook:
 
 async fn scalar(app: &TestApp, sql: &'static str) -> i64 {
     match &app.ctx().db {
-        prsnl::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        prsnl::db::Db::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
         prsnl::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
     }
 }
@@ -50,7 +50,7 @@ async fn only_item_id(app: &TestApp) -> String {
         "no item was created"
     );
     let id = match &app.ctx().db {
-        prsnl::db::Db::Sqlite(pool) => {
+        prsnl::db::Db::Sqlite(pool, _) => {
             sqlx::query_scalar("SELECT id FROM items")
                 .fetch_one(pool)
                 .await

@@ -45,7 +45,7 @@ impl TestApp {
 async fn watch_item_ids(db: &prsnl::db::Db) -> Vec<String> {
     let sql = "SELECT id FROM items WHERE source = 'watch' ORDER BY id";
     match db {
-        prsnl::db::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        prsnl::db::Db::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
         prsnl::db::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
     }
 }
@@ -402,4 +402,74 @@ async fn a_service_killed_during_an_import_imports_the_file_once_after_restart()
     assert!(done, "the import did not complete after the restart");
     assert!(moved, "{:?}", files_in(&inbox));
     assert_eq!(watch_item_ids(&db).await.len(), 1);
+}
+
+/// The default `watch.dir` is relative (`./data/inbox`): the real binary, started in a working
+/// directory of its own with a relative inbox and no rescan for an hour, takes a dropped video
+/// by its file event alone.
+#[tokio::test]
+async fn a_relative_inbox_takes_files_by_their_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::cli::free_port();
+    std::fs::write(
+        dir.path().join("prsnl.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"sqlite://./data/prsnl.db\"\n\
+             [storage]\nmedia_root = \"./data/media\"\nmin_free_mb = 1\n\
+             [watch]\ndir = \"./data/inbox\"\nrescan_secs = 3600\n[metrics]\nrefresh_secs = 1\n"
+        ),
+    )
+    .unwrap();
+    let mut child = crate::cli::prsnl()
+        .current_dir(dir.path())
+        .args(["serve", "--config", "prsnl.toml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    prsnl::net::install_tls_provider();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let rescans = |reason: &'static str| {
+        let request = client.get(format!("{base}/metrics")).send();
+        async move {
+            let Ok(response) = request.await else {
+                return None;
+            };
+            let text = response.text().await.ok()?;
+            let scrape = crate::exposition::Scrape::parse(&text);
+            Some(scrape.value("prsnl_watch_rescans_total", &[("reason", reason)]))
+        }
+    };
+    // Dropped after the startup scan, so only the event can take it.
+    let scanned = wait_for(Duration::from_secs(30), || async {
+        rescans("startup").await == Some(1.0)
+    })
+    .await;
+    assert!(scanned, "the watch folder never made its startup scan");
+    let inbox = dir.path().join("data/inbox");
+    let staged = dir.path().join("clip.mp4.part");
+    std::fs::copy(fixtures().path("h264_aac_faststart.mp4"), &staged).unwrap();
+    std::fs::rename(&staged, inbox.join("clip.mp4")).unwrap();
+
+    let completed = wait_for(Duration::from_secs(60), || {
+        let request = client
+            .get(format!("{base}/api/items?status=completed"))
+            .send();
+        async move {
+            let Ok(response) = request.await else {
+                return false;
+            };
+            let page: Value = response.json().await.unwrap_or_default();
+            page["items"]
+                .as_array()
+                .is_some_and(|items| items.len() == 1)
+        }
+    })
+    .await;
+    let periodic = rescans("periodic").await;
+    crate::cli::kill_hard(&mut child);
+    assert!(completed, "the dropped video was never taken");
+    assert_eq!(periodic, Some(0.0), "no rescan but the startup one ran");
+    assert!(inbox.join("processed/clip.mp4").exists() || !inbox.join("clip.mp4").exists());
 }

@@ -1,46 +1,56 @@
 //! `PipelineHandle`: the only way into the Pipeline for the doors (API, bot, watch folder,
 //! CLI, intake). Each method owns its request's deadline and turns "the Pipeline is not
 //! running right now" into a `JobError` with the code `unavailable`, so a door writes `?`.
+//! Submissions are recorded at the front desk (`desk.rs`) in the caller's task, and only
+//! the wake-up goes through the mailbox.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::RpcReplyPort;
 
+use super::desk::Desk;
 use super::{LostWork, PipelineMsg};
 use crate::actors::handle::Slot;
+use crate::context::AppContext;
 use crate::db::imports::NewImport;
 use crate::db::record::ImportRecord;
 use crate::db::record::{CaptureRecord, NewCapture, TranscodeRequest};
 use crate::domain::{ItemId, JobError, Quality};
 
-/// Recording a submission is one short transaction; this covers a busy database.
-const RECORD: Duration = Duration::from_secs(30);
 /// A delete stops running attempts and removes rows before it answers.
 const DELETE: Duration = Duration::from_secs(90);
 
 #[derive(Clone)]
 pub struct PipelineHandle {
     slot: Arc<Slot<PipelineMsg>>,
+    desk: Arc<Desk>,
 }
 
 impl PipelineHandle {
-    pub(in crate::actors) fn new() -> Self {
+    pub(in crate::actors) fn new(ctx: Arc<AppContext>) -> Self {
         Self {
             slot: Arc::new(Slot::new("pipeline")),
+            desk: Arc::new(Desk::new(ctx)),
         }
     }
 
     /// Records a URL capture, or finds the existing one (idempotent on the canonical URL).
     pub async fn capture(&self, request: NewCapture) -> Result<CaptureRecord, JobError> {
-        self.ask(|reply| PipelineMsg::Capture { request, reply }, RECORD)
-            .await
+        let record = self.desk.capture(&request).await?;
+        if record.job.is_some() {
+            self.wake();
+        }
+        Ok(record)
     }
 
     /// Records the import of a local file, or finds the earlier record of the same file.
     pub async fn import(&self, request: NewImport) -> Result<ImportRecord, JobError> {
-        self.ask(|reply| PipelineMsg::Import { request, reply }, RECORD)
-            .await
+        let record = self.desk.import(&request).await?;
+        if record.created {
+            self.wake();
+        }
+        Ok(record)
     }
 
     /// Queues a rendition of a completed video (or finds it, or its active job).
@@ -49,15 +59,17 @@ impl PipelineHandle {
         item: ItemId,
         quality: Quality,
     ) -> Result<TranscodeRequest, JobError> {
-        self.ask(
-            |reply| PipelineMsg::Transcode {
-                item,
-                quality,
-                reply,
-            },
-            RECORD,
-        )
-        .await
+        let request = self.desk.transcode(item, quality).await?;
+        if matches!(request, TranscodeRequest::Queued { created: true, .. }) {
+            self.wake();
+        }
+        Ok(request)
+    }
+
+    /// New work is due: the Pipeline claims it. If the Pipeline is restarting, it claims
+    /// everything due when it starts, so a lost wake-up loses nothing.
+    fn wake(&self) {
+        let _ = self.slot.send(PipelineMsg::Wake);
     }
 
     /// Deletes an item, its running work, rows and files; `false` when there is no such item.
@@ -77,8 +89,10 @@ impl PipelineHandle {
         self.slot.get().is_some()
     }
 
-    /// Stops claiming, and returns once running jobs are done or `grace` has passed.
+    /// Refuses new submissions, stops claiming, and returns once running jobs are done or
+    /// `grace` has passed.
     pub(in crate::actors) async fn drain(&self, grace: Duration) -> Result<(), JobError> {
+        self.desk.close().await;
         self.slot
             .call(
                 |reply| PipelineMsg::Drain { grace, reply },

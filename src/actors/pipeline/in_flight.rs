@@ -223,6 +223,7 @@ mod tests {
             thumbnails_bytes: None,
             sha256: None,
             warnings: Vec::new(),
+            encoding: None,
             paths: MediaPaths::for_item(
                 item_id.as_uuid(),
                 ItemKind::Video,

@@ -1,6 +1,7 @@
 //! PipelineActor: the only writer of job state.
 //!
-//! It records submissions, claims due jobs under a lease (as many as the per-platform and
+//! Submissions are recorded by its front desk (`desk.rs`) in the submitter's task; it is
+//! woken for them, claims due jobs under a lease (as many as the per-platform and
 //! global caps allow), routes each through download → processing → storage, and writes the
 //! outcome of every attempt: completed, retried with backoff, or failed with its reason. It
 //! supervises the DownloadSupervisor and the ProcessingPool.
@@ -12,6 +13,7 @@
 
 mod claim;
 mod content;
+mod desk;
 mod handle;
 mod in_flight;
 mod outcome;
@@ -38,35 +40,16 @@ use super::supervision::{Children, RestartPolicy, follow};
 use super::{Env, Handles};
 use crate::clock;
 use crate::context::AppContext;
-use crate::db::imports::NewImport;
 use crate::db::jobs::Lease;
 use crate::db::outcome::{Charge, Requeue};
-use crate::db::record::ImportRecord;
-use crate::db::record::{CaptureRecord, NewCapture, TranscodeRequest};
 use crate::db::recovery;
 use crate::domain::breaker::Breaker;
-use crate::domain::{ErrorCode, ItemId, JobError, Platform, Progress, Quality};
+use crate::domain::{ErrorCode, ItemId, JobError, Platform, Progress};
 use crate::media::ytdlp::Downloaded;
 use crate::metrics::JobOutcome;
 
 #[derive(Debug)]
 pub enum PipelineMsg {
-    /// Record a URL capture (or find the existing one).
-    Capture {
-        request: NewCapture,
-        reply: RpcReplyPort<Result<CaptureRecord, JobError>>,
-    },
-    /// Record the import of a local file (or find the earlier record of the same file).
-    Import {
-        request: NewImport,
-        reply: RpcReplyPort<Result<ImportRecord, JobError>>,
-    },
-    /// Queue a rendition of a completed item (or find the existing one or the active job).
-    Transcode {
-        item: ItemId,
-        quality: Quality,
-        reply: RpcReplyPort<Result<TranscodeRequest, JobError>>,
-    },
     /// Delete an item: cancel its running work, remove its rows, then its files. Replies
     /// `false` when there is no such item.
     Delete {
@@ -214,34 +197,6 @@ impl Actor for PipelineActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PipelineMsg::Capture { request, reply } => {
-                let result = state.capture(&request).await;
-                let created = matches!(&result, Ok(record) if record.job.is_some());
-                let _ = reply.send(result);
-                if created {
-                    state.claim(&myself).await;
-                }
-            }
-            PipelineMsg::Import { request, reply } => {
-                let result = state.import(&request).await;
-                let created = matches!(&result, Ok(record) if record.created);
-                let _ = reply.send(result);
-                if created {
-                    state.claim(&myself).await;
-                }
-            }
-            PipelineMsg::Transcode {
-                item,
-                quality,
-                reply,
-            } => {
-                let result = state.transcode(item, quality).await;
-                let queued = matches!(&result, Ok(TranscodeRequest::Queued { created: true, .. }));
-                let _ = reply.send(result);
-                if queued {
-                    state.claim(&myself).await;
-                }
-            }
             PipelineMsg::Delete { item, reply } => {
                 let result = state.delete(&myself, item).await;
                 let _ = reply.send(result);

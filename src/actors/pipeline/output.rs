@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use crate::actors::processing_worker::Processed;
 use crate::actors::storage::{CommitFile, FileKind};
 use crate::db::items::Completion;
+use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
 use crate::domain::{MediaInfo, Quality, ThumbSize};
 use crate::media::processing::Transcoded;
 
 #[derive(Debug)]
 pub enum Output {
-    Item(ItemOutput),
+    Item(Box<ItemOutput>),
     Rendition(Transcoded),
 }
 
@@ -29,12 +30,14 @@ pub struct ItemOutput {
     pub size_bytes: u64,
     pub thumbnails_bytes: u64,
     pub sha256: String,
+    /// How a video was made from its source (`None` for an image).
+    pub encoding: Option<Encoding>,
 }
 
 impl From<Processed> for Output {
     fn from(processed: Processed) -> Self {
         match processed {
-            Processed::Capture(video) => Self::Item(ItemOutput {
+            Processed::Capture(video) => Self::Item(Box::new(ItemOutput {
                 file: video.video,
                 kind: FileKind::Video,
                 thumbnails: video.thumbnails,
@@ -42,8 +45,9 @@ impl From<Processed> for Output {
                 size_bytes: video.size_bytes,
                 thumbnails_bytes: video.thumbnails_bytes,
                 sha256: video.sha256,
-            }),
-            Processed::Image(image) => Self::Item(ItemOutput {
+                encoding: Some(video.encoding),
+            })),
+            Processed::Image(image) => Self::Item(Box::new(ItemOutput {
                 file: image.image,
                 kind: FileKind::Image,
                 thumbnails: image.thumbnails,
@@ -51,7 +55,8 @@ impl From<Processed> for Output {
                 size_bytes: image.size_bytes,
                 thumbnails_bytes: image.thumbnails_bytes,
                 sha256: image.sha256,
-            }),
+                encoding: None,
+            })),
             Processed::Rendition(made) => Self::Rendition(made),
         }
     }
@@ -108,6 +113,7 @@ impl ItemOutput {
             size_bytes: self.size_bytes,
             thumbnails_bytes: self.thumbnails_bytes,
             sha256: self.sha256,
+            encoding: self.encoding,
             shared_paths,
         }
     }

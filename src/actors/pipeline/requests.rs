@@ -1,5 +1,5 @@
-//! Requests the Pipeline answers: record a capture, queue a rendition, cancel or delete an
-//! item.
+//! Requests the Pipeline answers itself, because they stop running attempts: cancel or
+//! delete an item. (Recording submissions is the front desk's, in `desk.rs`.)
 
 use ractor::ActorRef;
 
@@ -8,69 +8,18 @@ use crate::actors::storage::{FileKind, StorageMsg};
 use crate::clock;
 use crate::context::ItemChange;
 use crate::db::DbError;
-use crate::db::imports::NewImport;
 use crate::db::jobs;
-use crate::db::record::ImportRecord;
-use crate::db::record::{self, CaptureRecord, NewCapture, TranscodeRequest};
 use crate::db::removal;
-use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, JobError, Quality};
+use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, JobError};
 use crate::metrics::{Event, JobOutcome};
 
 impl PipelineState {
-    fn refuse_while_stopping(&self) -> Result<(), JobError> {
-        if self.draining || self.ctx.is_shutting_down() {
-            Err(JobError::new(
-                ErrorCode::ShuttingDown,
-                "the service is shutting down",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
     fn database_unavailable(&self, what: &str, e: DbError) -> JobError {
         tracing::error!(error = %e, "cannot {what}");
         JobError::new(
             ErrorCode::Unavailable,
             "the database is not available; try again",
         )
-    }
-
-    pub(super) async fn capture(&self, request: &NewCapture) -> Result<CaptureRecord, JobError> {
-        self.refuse_while_stopping()?;
-        record::capture(&self.ctx.db, request, clock::now())
-            .await
-            .map_err(|e| self.database_unavailable("record a capture", e))
-    }
-
-    pub(super) async fn import(&self, request: &NewImport) -> Result<ImportRecord, JobError> {
-        self.refuse_while_stopping()?;
-        record::import(&self.ctx.db, request, clock::now())
-            .await
-            .map_err(|e| self.database_unavailable("record an import", e))
-    }
-
-    pub(super) async fn transcode(
-        &self,
-        item: ItemId,
-        quality: Quality,
-    ) -> Result<TranscodeRequest, JobError> {
-        self.refuse_while_stopping()?;
-        record::transcode(
-            &self.ctx.db,
-            item,
-            quality,
-            self.ctx.settings.queue.max_attempts.get(),
-            clock::now(),
-        )
-        .await
-        .map_err(|e| match e {
-            // The item was deleted between the caller's check and this insert.
-            DbError::Sqlx(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                JobError::new(ErrorCode::NotFound, format!("no item {item}"))
-            }
-            other => self.database_unavailable("queue a transcode", other),
-        })
     }
 
     /// Stops a running attempt of ours (its tools killed, its work dir cleared by the actor that
@@ -160,7 +109,7 @@ impl PipelineState {
             }
         }
 
-        let deleted = removal::delete_item(&self.ctx.db, item)
+        let deleted = removal::delete_item(&self.ctx.db, item, &self.ctx.faults)
             .await
             .map_err(|e| self.database_unavailable("delete an item", e))?;
         let Some(deleted) = deleted else {

@@ -115,7 +115,7 @@ impl PipelineState {
         self.hand_to(lease, Holder::Pipeline);
         match &processed {
             Processed::Capture(video) => {
-                tracing::info!(job = %lease.job, item = %lease.item, plan = ?video.plan, compressed = video.compressed, "processed")
+                tracing::info!(job = %lease.job, item = %lease.item, plan = ?video.plan, reencoded = video.encoding.reencoded(), "processed")
             }
             Processed::Image(image) => {
                 tracing::info!(job = %lease.job, item = %lease.item, width = image.media.width, height = image.media.height, "processed an image")

@@ -16,6 +16,7 @@ pub(crate) use write::{
 };
 
 use super::{Db, DbError, Tx, on_pool, on_tx, to_u64};
+use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
 use crate::domain::{
     ErrorCode, ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source,
@@ -47,6 +48,8 @@ pub struct Item {
     pub paths: MediaPaths,
     /// Things a person should know (a download far below the announced resolution, say).
     pub warnings: Vec<String>,
+    /// How a completed video's file was made from the source.
+    pub encoding: Option<Encoding>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -82,6 +85,8 @@ struct ItemRow {
     thumbnails_bytes: Option<i64>,
     sha256: Option<String>,
     warnings: Option<String>,
+    #[sqlx(default)]
+    encoding: Option<String>,
     video_path: String,
     thumb_small_path: String,
     thumb_medium_path: String,
@@ -153,6 +158,10 @@ impl TryFrom<ItemRow> for Item {
                 .warnings
                 .and_then(|w| serde_json::from_str(&w).ok())
                 .unwrap_or_default(),
+            encoding: row
+                .encoding
+                .map(|e| serde_json::from_str(&e).map_err(|_| corrupt("encoding", &e)))
+                .transpose()?,
             created_at: Timestamp::from_millis(row.created_at),
             updated_at: Timestamp::from_millis(row.updated_at),
             completed_at: row.completed_at.map(Timestamp::from_millis),

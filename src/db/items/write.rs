@@ -3,6 +3,7 @@
 
 use crate::db::Db;
 use crate::db::{DbError, Tx, on_tx, to_i64, to_u64};
+use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
 use crate::domain::{
     ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source, Timestamp,
@@ -59,22 +60,41 @@ pub(crate) async fn insert(
     Ok(inserted.is_some())
 }
 
-/// The item of the same video: same canonical URL, or same platform media id.
+/// The item of the same video: same canonical URL, or same platform media id. The row is
+/// locked until the transaction ends, so a delete or another resubmission in a concurrent
+/// transaction is ordered entirely before or after the caller's (SQLite's write transaction
+/// holds the whole database already; PostgreSQL needs `FOR UPDATE`, and skips a row a
+/// concurrent transaction deleted while this one waited).
 pub(crate) async fn same_video(
     tx: &mut Tx,
     canonical_url: &str,
     platform: Platform,
     platform_media_id: Option<&str>,
 ) -> Result<Option<Item>, DbError> {
-    let row: Option<ItemRow> = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT * FROM items WHERE canonical_url = $1 \
+    const FIND: &str = "SELECT * FROM items WHERE canonical_url = $1 \
          OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3) \
-         ORDER BY id LIMIT 1")
-        .bind(canonical_url)
-        .bind(platform.as_str())
-        .bind(platform_media_id)
-        .fetch_optional(conn)
-        .await)?;
+         ORDER BY id LIMIT 1";
+    const FIND_AND_LOCK: &str = "SELECT * FROM items WHERE canonical_url = $1 \
+         OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3) \
+         ORDER BY id LIMIT 1 FOR UPDATE";
+    let row: Option<ItemRow> = match tx {
+        Tx::Sqlite(tx, _) => {
+            sqlx::query_as(FIND)
+                .bind(canonical_url)
+                .bind(platform.as_str())
+                .bind(platform_media_id)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        Tx::Postgres(tx) => {
+            sqlx::query_as(FIND_AND_LOCK)
+                .bind(canonical_url)
+                .bind(platform.as_str())
+                .bind(platform_media_id)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+    };
     row.map(Item::try_from).transpose()
 }
 
@@ -146,6 +166,8 @@ pub struct Completion {
     pub thumbnails_bytes: u64,
     pub sha256: String,
     pub warnings: Vec<String>,
+    /// How the stored video was made from the source (`None` for an image).
+    pub encoding: Option<Encoding>,
     /// The files of an item with the same content, which this one shares instead of
     /// keeping a copy; `None` when the item's own files were stored.
     pub shared_paths: Option<MediaPaths>,
@@ -165,8 +187,8 @@ pub(crate) async fn mark_completed(
          audio_codec = $7, bitrate_bps = $8, fps = $9, container = $10, size_bytes = $11, \
          sha256 = $12, updated_at = $13, completed_at = $13, thumbnails_bytes = $14, warnings = $15, \
          video_path = COALESCE($16, video_path), thumb_small_path = COALESCE($17, thumb_small_path), \
-         thumb_medium_path = COALESCE($18, thumb_medium_path), thumb_large_path = COALESCE($19, thumb_large_path) \
-         WHERE id = $1")
+         thumb_medium_path = COALESCE($18, thumb_medium_path), thumb_large_path = COALESCE($19, thumb_large_path), \
+         encoding = $20 WHERE id = $1")
         .bind(id.to_string())
         .bind(done.title.as_deref())
         .bind(m.duration_seconds)
@@ -186,6 +208,7 @@ pub(crate) async fn mark_completed(
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_small.as_str()))
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_medium.as_str()))
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_large.as_str()))
+        .bind(done.encoding.as_ref().and_then(|e| serde_json::to_string(e).ok()))
         .execute(conn)
         .await.map(|done| done.rows_affected()))?;
     Ok(())

@@ -31,9 +31,6 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
         "video:PRSNL-INFO %()j",
         "--print",
         "after_move:PRSNL-FILE %(filepath)s",
-        // Prefer what browsers play without re-encoding, up to 1080p.
-        "--format-sort",
-        "res:1080,vcodec:h264,acodec:aac",
         "--merge-output-format",
         "mp4/mkv",
         "--hls-prefer-native",
@@ -45,6 +42,10 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
     .iter()
     .map(OsString::from)
     .collect();
+    // Prefer what browsers play without re-encoding, no taller than the setting. The height
+    // is a number of ours, never text from a settings string.
+    args.push("--format-sort".into());
+    args.push(format_sort(req.max_height).into());
     args.push("--socket-timeout".into());
     args.push(req.socket_timeout_secs.to_string().into());
     args.push("--ffmpeg-location".into());
@@ -72,6 +73,13 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
     args
 }
 
+fn format_sort(max_height: Option<u32>) -> String {
+    match max_height {
+        Some(height) => format!("res:{height},vcodec:h264,acodec:aac"),
+        None => "vcodec:h264,acodec:aac".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -92,7 +100,23 @@ mod tests {
             timeout: Duration::from_secs(60),
             proxy: Some("http://u:p@127.0.0.1:9999".into()),
             cookies: Some("/media/temp/processing/j1-1/cookies.txt".into()),
+            max_height: Some(1080),
         }
+    }
+
+    #[test]
+    fn the_height_cap_is_the_setting_and_none_means_the_tallest() {
+        let sort = |request: &DownloadRequest| {
+            let args = argv(request);
+            let at = args.iter().position(|a| a == "--format-sort").unwrap();
+            args[at + 1].clone().into_string().unwrap()
+        };
+        assert_eq!(sort(&request()), "res:1080,vcodec:h264,acodec:aac");
+        let mut taller = request();
+        taller.max_height = Some(2160);
+        assert_eq!(sort(&taller), "res:2160,vcodec:h264,acodec:aac");
+        taller.max_height = None;
+        assert_eq!(sort(&taller), "vcodec:h264,acodec:aac");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct DownloadRequest {
     pub proxy: Option<String>,
     /// A copy of the platform's cookies file, in the work directory.
     pub cookies: Option<PathBuf>,
+    /// The tallest picture to prefer (`download.max_height`); `None`: the tallest there is.
+    pub max_height: Option<u32>,
 }
 
 /// A finished download.
