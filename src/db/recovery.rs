@@ -1,6 +1,8 @@
 //! Recovery of jobs whose worker is gone: this process's own leases after a restart, and
-//! other processes' leases that expired. A lost attempt stays charged; a job with attempts
-//! left is queued again (`worker_lost`), the rest fail.
+//! other processes' leases that expired. A process crash (power loss, the OOM killer, a
+//! deploy) is not the job's fault: the lost attempt is not charged, the job is queued again
+//! (`worker_lost`) and its crashes are counted. A job that was running at `max_crashes`
+//! crashes probably causes them, and fails with `crash_loop`.
 
 use super::jobs::{self, Orphan};
 use super::outcome::{Charge, Requeue, fail_in, requeue_in};
@@ -16,9 +18,14 @@ pub struct Recovery {
 
 /// Jobs leased by `owner` whose worker is gone: everything it held before this process's
 /// PipelineActor started (an earlier boot, or the same boot before the actor restarted).
-pub async fn recover_owned(db: &Db, owner: &str, now: Timestamp) -> Result<Recovery, DbError> {
+pub async fn recover_owned(
+    db: &Db,
+    owner: &str,
+    max_crashes: u32,
+    now: Timestamp,
+) -> Result<Recovery, DbError> {
     let orphans = jobs::running_of(db, owner).await?;
-    recover(db, orphans, now, None).await
+    recover(db, orphans, now, None, max_crashes).await
 }
 
 /// Jobs of other processes whose lease ran out (the process died, or lost the database).
@@ -29,10 +36,11 @@ pub async fn recover_owned(db: &Db, owner: &str, now: Timestamp) -> Result<Recov
 pub async fn recover_expired(
     db: &Db,
     recoverer: &str,
+    max_crashes: u32,
     now: Timestamp,
 ) -> Result<Recovery, DbError> {
     let orphans = jobs::expired(db, recoverer, now).await?;
-    recover(db, orphans, now, Some(recoverer)).await
+    recover(db, orphans, now, Some(recoverer), max_crashes).await
 }
 
 async fn recover(
@@ -40,6 +48,7 @@ async fn recover(
     orphans: Vec<Orphan>,
     now: Timestamp,
     take_over_as: Option<&str>,
+    max_crashes: u32,
 ) -> Result<Recovery, DbError> {
     let mut report = Recovery::default();
     let lost = JobError::new(
@@ -49,7 +58,8 @@ async fn recover(
     for Orphan {
         mut lease,
         subject,
-        max_attempts,
+        crashes,
+        ..
     } in orphans
     {
         let mut tx = db.begin_write().await?;
@@ -60,17 +70,28 @@ async fn recover(
             }
             lease.owner = marker;
         }
-        let requeued = lease.attempt < max_attempts;
+        let crashes = crashes + 1;
+        let requeued = crashes < max_crashes;
         let done = if requeued {
             let requeue = Requeue {
                 run_after: now,
                 reason: Some(&lost),
-                charge: Charge::Charged,
+                charge: Charge::Uncharged,
             };
             requeue_in(&mut tx, &lease, subject, requeue, now).await?
         } else {
-            fail_in(&mut tx, &lease, subject, &lost, now).await?
+            let looping = JobError::new(
+                ErrorCode::CrashLoop,
+                format!(
+                    "the service stopped {crashes} times while running this job \
+                     (queue.max_crashes); it is not tried again"
+                ),
+            );
+            fail_in(&mut tx, &lease, subject, &looping, now).await?
         };
+        if done {
+            jobs::count_crash(&mut tx, lease.job).await?;
+        }
         if done {
             tx.commit().await?;
             if requeued {

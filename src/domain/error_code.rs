@@ -40,6 +40,9 @@ pub enum ErrorCode {
     ShuttingDown,
     /// A component the request needs is restarting; the client may retry.
     Unavailable,
+    /// media_root has less free space than `storage.min_free_mb`: nothing new is taken until
+    /// space is freed (the client may retry then).
+    InsufficientStorage,
     /// A bug or an unexpected failure on our side.
     Internal,
 
@@ -69,6 +72,9 @@ pub enum ErrorCode {
     NoOutput,
     /// A user or a delete cancelled the job.
     Cancelled,
+    /// The service stopped `queue.max_crashes` times while running the job: the job is
+    /// probably what crashes it, and is not tried again.
+    CrashLoop,
 
     // --- job errors: retryable ---
     /// The platform is refusing us (HTTP 429, bot checks, login walls): its circuit breaker
@@ -108,6 +114,7 @@ impl ErrorCode {
         Self::BadRequest,
         Self::ShuttingDown,
         Self::Unavailable,
+        Self::InsufficientStorage,
         Self::Internal,
         Self::TooLarge,
         Self::TooLong,
@@ -121,6 +128,7 @@ impl ErrorCode {
         Self::UnsupportedUrl,
         Self::NoOutput,
         Self::Cancelled,
+        Self::CrashLoop,
         Self::RateLimited,
         Self::UpstreamError,
         Self::NetworkError,
@@ -148,6 +156,7 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::ShuttingDown => "shutting_down",
             Self::Unavailable => "unavailable",
+            Self::InsufficientStorage => "insufficient_storage",
             Self::Internal => "internal_error",
             Self::TooLarge => "too_large",
             Self::TooLong => "too_long",
@@ -162,6 +171,7 @@ impl ErrorCode {
             Self::UnsupportedUrl => "unsupported_url",
             Self::NoOutput => "no_output",
             Self::Cancelled => "cancelled",
+            Self::CrashLoop => "crash_loop",
             Self::UpstreamError => "upstream_error",
             Self::NetworkError => "network_error",
             Self::Timeout => "timeout",
@@ -199,6 +209,7 @@ impl ErrorCode {
                 | Self::DownloadFailed
                 | Self::ProcessingFailed
                 | Self::Unavailable
+                | Self::InsufficientStorage
                 | Self::Internal
         )
     }
@@ -215,6 +226,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => 413,
             Self::WouldUpscale => 422,
             Self::Internal => 500,
+            Self::InsufficientStorage => 507,
             // A job's own failure asked of the API: the input cannot be stored as it is.
             code if !code.is_transient() => 422,
             // Everything that will pass: the client may retry.
@@ -352,6 +364,7 @@ mod tests {
             (ErrorCode::Internal, 500),
             (ErrorCode::Unavailable, 503),
             (ErrorCode::ShuttingDown, 503),
+            (ErrorCode::InsufficientStorage, 507),
             (ErrorCode::DiskFull, 503),
         ];
         for (code, status) in table {

@@ -157,6 +157,7 @@ fn queue(raw: RawQueue) -> Result<QueueSettings, SettingsError> {
         retry_max_ms: raw.retry_max_ms,
         lease_secs: positive("queue.lease_secs", raw.lease_secs)?,
         poll_interval_ms: positive("queue.poll_interval_ms", raw.poll_interval_ms)?,
+        max_crashes: positive("queue.max_crashes", raw.max_crashes)?,
     })
 }
 

@@ -101,6 +101,7 @@ pub(super) struct RawQueue {
     pub retry_max_ms: u64,
     pub lease_secs: u64,
     pub poll_interval_ms: u64,
+    pub max_crashes: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -101,6 +101,8 @@ pub struct QueueSettings {
     pub retry_max_ms: u64,
     pub lease_secs: NonZeroU64,
     pub poll_interval_ms: NonZeroU64,
+    /// Process crashes a running job survives (uncharged) before it fails `crash_loop`.
+    pub max_crashes: NonZeroU32,
 }
 
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 
 pub mod import;
 pub mod served;
+pub mod space;
 pub mod sweep;
 
 use std::collections::HashSet;

@@ -13,6 +13,8 @@ mod prometheus_tools;
 mod architecture;
 mod capture;
 mod cli;
+mod crash_loop;
+mod disk_space;
 mod http_api;
 mod images;
 mod intake_races;

@@ -165,41 +165,49 @@ async fn count_states(db: &Db) -> HashMap<String, i64> {
 }
 
 on_both_backends! {
-    async fn jobs_leased_by_an_earlier_boot_return_to_the_queue_still_charged(backend: Backend) {
+    async fn jobs_leased_by_an_earlier_boot_return_to_the_queue_uncharged(backend: Backend) {
         let (db, _dir, _pg) = fresh_db(&backend).await;
         let [item] = enqueue(&db, 1, 3).await[..] else { unreachable!() };
         let claimed = jobs::claim(&db, &claimant("host-a", "boot-1"), Lane::Download(Platform::Generic), 5, now()).await.unwrap();
         assert_eq!(claimed.len(), 1);
         // Another instance's recovery does not touch host-a's jobs.
-        let other = recovery::recover_owned(&db, "host-b", now()).await.unwrap();
+        let other = recovery::recover_owned(&db, "host-b", 25, now()).await.unwrap();
         assert!(other.requeued.is_empty());
         // host-a comes back (a new boot) and takes its orphans back to the queue.
-        let recovery = recovery::recover_owned(&db, "host-a", now()).await.unwrap();
+        let recovery = recovery::recover_owned(&db, "host-a", 25, now()).await.unwrap();
         assert_eq!(recovery.requeued, vec![claimed[0].lease.job]);
         let job = &jobs::for_item(&db, item).await.unwrap()[0];
         assert_eq!(job.state, JobState::Queued);
-        assert_eq!(job.attempt, 1, "the lost attempt stays charged");
+        assert_eq!(job.attempt, 0, "a process crash is not the job's fault: the attempt is not charged");
         assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::WorkerLost));
         assert_eq!(items::get(&db, item).await.unwrap().unwrap().status, prsnl::domain::ItemStatus::Queued);
     }
 }
 
 on_both_backends! {
-    async fn a_job_out_of_attempts_fails_with_its_reason_and_is_kept(backend: Backend) {
+    async fn crashes_use_no_attempt_and_a_job_crashing_at_max_crashes_fails_crash_loop(backend: Backend) {
         let (db, _dir, _pg) = fresh_db(&backend).await;
-        let [item] = enqueue(&db, 1, 2).await[..] else { unreachable!() };
-        for _ in 0..2 {
+        // One attempt only: crashes must not spend it.
+        let [item] = enqueue(&db, 1, 1).await[..] else { unreachable!() };
+        for crash in 1..=3 {
             let claimed = jobs::claim(&db, &claimant("host-a", "boot"), Lane::Download(Platform::Generic), 1, now()).await.unwrap();
-            assert_eq!(claimed.len(), 1);
-            recovery::recover_owned(&db, "host-a", now()).await.unwrap();
+            assert_eq!(claimed.len(), 1, "crash {crash}");
+            assert_eq!(claimed[0].lease.attempt, 1, "crash {crash}: still the first attempt");
+            let recovered = recovery::recover_owned(&db, "host-a", 3, now()).await.unwrap();
+            let job = &jobs::for_item(&db, item).await.unwrap()[0];
+            if crash < 3 {
+                assert_eq!(recovered.requeued.len(), 1);
+                assert_eq!((job.state, job.attempt), (JobState::Queued, 0), "crash {crash}");
+                assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::WorkerLost));
+            } else {
+                assert_eq!(recovered.failed.len(), 1);
+                assert_eq!(job.state, JobState::Failed);
+                assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::CrashLoop));
+            }
         }
-        let job = &jobs::for_item(&db, item).await.unwrap()[0];
-        assert_eq!(job.state, JobState::Failed);
-        assert_eq!(job.attempt, 2);
-        assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::WorkerLost));
         let stored = items::get(&db, item).await.unwrap().unwrap();
         assert_eq!(stored.status, prsnl::domain::ItemStatus::Failed);
-        assert_eq!(stored.error.map(|e| e.code), Some(ErrorCode::WorkerLost));
+        assert_eq!(stored.error.map(|e| e.code), Some(ErrorCode::CrashLoop));
         assert!(jobs::claim(&db, &claimant("host-a", "boot"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().is_empty());
     }
 }
@@ -209,9 +217,10 @@ on_both_backends! {
         let (db, _dir, _pg) = fresh_db(&backend).await;
         let [item] = enqueue(&db, 1, 3).await[..] else { unreachable!() };
         let first = jobs::claim(&db, &claimant("a", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
-        recovery::recover_owned(&db, "a", now()).await.unwrap();
+        recovery::recover_owned(&db, "a", 25, now()).await.unwrap();
         let second = jobs::claim(&db, &claimant("b", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
-        assert_eq!(second.lease.attempt, 2);
+        // The crash was not charged: the same attempt number, another owner.
+        assert_eq!(second.lease.attempt, 1);
         // The zombie of attempt 1 can neither complete, fail nor release the job.
         let error = JobError::new(ErrorCode::DownloadFailed, "zombie");
         assert!(!outcome::complete(&db, &first.lease, captured(item, &completion()), now()).await.unwrap());
@@ -257,9 +266,9 @@ on_both_backends! {
         // Process "a" renews only the first job; at t+15 s the second one's lease ran out.
         assert!(jobs::renew_leases(&db, &who, &leases[..1], later(t, 9_000)).await.unwrap().is_empty());
         // "a" never recovers its own jobs from under itself...
-        assert!(recovery::recover_expired(&db, "a", later(t, 15_000)).await.unwrap().requeued.is_empty());
+        assert!(recovery::recover_expired(&db, "a", 25, later(t, 15_000)).await.unwrap().requeued.is_empty());
         // ...but another process takes the expired one over.
-        let recovered = recovery::recover_expired(&db, "b", later(t, 15_000)).await.unwrap();
+        let recovered = recovery::recover_expired(&db, "b", 25, later(t, 15_000)).await.unwrap();
         assert_eq!(recovered.requeued, vec![claimed[1].lease.job]);
         // "a" learns it lost that job at its next renewal, and keeps the other.
         let lost = jobs::renew_leases(&db, &who, &leases, later(t, 16_000)).await.unwrap();

@@ -20,6 +20,7 @@ use crate::db::DbError;
 use crate::db::imports::NewImport;
 use crate::db::record::{self, CaptureRecord, ImportRecord, NewCapture, TranscodeRequest};
 use crate::domain::{ErrorCode, ItemId, JobError, Quality};
+use crate::storage::space::SpaceFloor;
 
 /// Recording a submission is one short transaction; this covers a busy database.
 const RECORD: Duration = Duration::from_secs(30);
@@ -80,8 +81,10 @@ impl Desk {
         drop(self.recording.write().await);
     }
 
-    /// A ticket to record, unless the service is stopping. `RwLock` is fair: once `close` waits
-    /// for the exclusive hold, a later `admit` waits behind it and then sees the desk closed.
+    /// A ticket to record, unless the service is stopping or media_root is below its
+    /// free-space floor (new work would only fail with `disk_full` and burn its attempts).
+    /// `RwLock` is fair: once `close` waits for the exclusive hold, a later `admit` waits
+    /// behind it and then sees the desk closed.
     async fn admit(&self) -> Result<RwLockReadGuard<'_, ()>, JobError> {
         let open = self.recording.read().await;
         if self.closed.load(Ordering::SeqCst) || self.ctx.is_shutting_down() {
@@ -90,6 +93,8 @@ impl Desk {
                 "the service is shutting down",
             ));
         }
+        let floor = SpaceFloor::of_mib(self.ctx.settings.storage.min_free_mb);
+        floor.admit(self.ctx.media.path())?;
         Ok(open)
     }
 }

@@ -129,6 +129,8 @@ pub struct PipelineState {
     capacity: Capacity,
     children: Children<PipelineChild>,
     draining: bool,
+    /// media_root was below its free-space floor at the last claim: claiming waits.
+    short_of_space: bool,
     drain_reply: Option<RpcReplyPort<()>>,
     stopping: bool,
     last_maintenance: Instant,
@@ -147,7 +149,13 @@ impl Actor for PipelineActor {
         myself: ActorRef<Self::Msg>,
         Env { ctx, handles }: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let recovered = recovery::recover_owned(&ctx.db, &ctx.lease_owner, clock::now()).await?;
+        let recovered = recovery::recover_owned(
+            &ctx.db,
+            &ctx.lease_owner,
+            ctx.settings.queue.max_crashes.get(),
+            clock::now(),
+        )
+        .await?;
         if !recovered.requeued.is_empty() || !recovered.failed.is_empty() {
             tracing::warn!(
                 requeued = recovered.requeued.len(),
@@ -177,6 +185,7 @@ impl Actor for PipelineActor {
             capacity,
             children: Children::new(RestartPolicy::DEFAULT),
             draining: false,
+            short_of_space: false,
             drain_reply: None,
             stopping: false,
             last_maintenance: Instant::now(),

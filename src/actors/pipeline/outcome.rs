@@ -96,6 +96,18 @@ impl PipelineState {
             self.postpone(&running, &error, until, now).await;
             return self.finished(myself, running);
         }
+        // Out of space because something else filled the disk (the attempt's own files, about
+        // to be removed, do not count): not the job's fault either. It waits, uncharged, and
+        // claiming resumes once space is freed.
+        if error.code == ErrorCode::DiskFull && self.short_of_space_without(&running) {
+            tracing::warn!(job = %lease.job, item = %subject.item, "out of space below storage.min_free_mb; the attempt waits, uncharged");
+            let wait = Duration::from_secs(5);
+            self.postpone(&running, &error, now.plus(wait), now).await;
+            if !self.draining {
+                myself.send_after(wait, || PipelineMsg::Wake);
+            }
+            return self.finished(myself, running);
+        }
         // One of our own actors was restarting: not the job's fault, so it waits, uncharged,
         // for the supervisor to bring it back, rather than spending an attempt on the restart.
         if error.code == ErrorCode::Unavailable {

@@ -65,7 +65,14 @@ impl PipelineState {
             Ok(breakers) => self.breakers = breakers,
             Err(e) => tracing::warn!(error = %e, "cannot re-read the circuit breakers"),
         }
-        match recovery::recover_expired(&self.ctx.db, &self.ctx.lease_owner, now).await {
+        match recovery::recover_expired(
+            &self.ctx.db,
+            &self.ctx.lease_owner,
+            self.ctx.settings.queue.max_crashes.get(),
+            now,
+        )
+        .await
+        {
             Ok(recovered) if !recovered.requeued.is_empty() || !recovered.failed.is_empty() => {
                 tracing::warn!(
                     requeued = recovered.requeued.len(),

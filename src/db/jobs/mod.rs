@@ -16,7 +16,7 @@ mod orphans;
 mod read;
 
 pub use claim::{Lane, claim, renew_leases};
-pub(crate) use orphans::{Orphan, cancel_of_item, expired, running_of, take_over};
+pub(crate) use orphans::{Orphan, cancel_of_item, count_crash, expired, running_of, take_over};
 pub use read::{
     JobRecord, for_item, get, item_of_key, pending_import_payloads, running_elsewhere, unfinished,
 };

@@ -12,7 +12,8 @@ use crate::domain::{ItemId, JobError, JobId, JobKind, Timestamp};
 pub(crate) struct Orphan {
     pub lease: Lease,
     pub subject: Subject,
-    pub max_attempts: u32,
+    /// Process crashes the job went through before this one.
+    pub crashes: u32,
 }
 
 #[derive(FromRow)]
@@ -21,8 +22,8 @@ struct OrphanRow {
     kind: String,
     item_id: String,
     attempt: i64,
-    max_attempts: i64,
     lease_owner: Option<String>,
+    crashes: i64,
 }
 
 impl TryFrom<OrphanRow> for Orphan {
@@ -45,7 +46,7 @@ impl TryFrom<OrphanRow> for Orphan {
                 item,
             },
             subject: Subject { kind, item },
-            max_attempts: to_u64(row.max_attempts, "max_attempts")? as u32,
+            crashes: to_u64(row.crashes, "crashes")? as u32,
         })
     }
 }
@@ -53,7 +54,7 @@ impl TryFrom<OrphanRow> for Orphan {
 /// Running jobs leased by `owner`.
 pub(crate) async fn running_of(db: &Db, owner: &str) -> Result<Vec<Orphan>, DbError> {
     let rows: Vec<OrphanRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT id, kind, item_id, attempt, max_attempts, lease_owner FROM jobs \
+        "SELECT id, kind, item_id, attempt, lease_owner, crashes FROM jobs \
          WHERE state = 'running' AND lease_owner = $1")
         .bind(owner)
         .fetch_all(pool)
@@ -64,13 +65,23 @@ pub(crate) async fn running_of(db: &Db, owner: &str) -> Result<Vec<Orphan>, DbEr
 /// Running jobs of other owners than `except` whose lease ran out before `now`.
 pub(crate) async fn expired(db: &Db, except: &str, now: Timestamp) -> Result<Vec<Orphan>, DbError> {
     let rows: Vec<OrphanRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT id, kind, item_id, attempt, max_attempts, lease_owner FROM jobs \
+        "SELECT id, kind, item_id, attempt, lease_owner, crashes FROM jobs \
          WHERE state = 'running' AND lease_until < $1 AND lease_owner <> $2")
         .bind(now.as_millis())
         .bind(except)
         .fetch_all(pool)
         .await)?;
     rows.into_iter().map(Orphan::try_from).collect()
+}
+
+/// Counts one more process crash of the job.
+pub(crate) async fn count_crash(tx: &mut Tx, job: JobId) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query("UPDATE jobs SET crashes = crashes + 1 WHERE id = $1")
+        .bind(job.to_string())
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
 }
 
 /// Hands an expired lease to `new_owner`, if it is still expired and unchanged.

@@ -1,0 +1,3 @@
+-- Process crashes a running job has been through (recovered as an orphan). A crash does not
+-- use one of the job's attempts; past queue.max_crashes the job fails with crash_loop.
+ALTER TABLE jobs ADD COLUMN crashes BIGINT NOT NULL DEFAULT 0;
