@@ -29,6 +29,10 @@ pub async fn resolve_checked(
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = if let Ok(ip) = host.parse::<IpAddr>() {
         vec![SocketAddr::new(ip, port)]
+    } else if is_loopback_name(host) {
+        // Loopback by definition (RFC 6761), whatever a resolver says or fails to say: judged
+        // as 127.0.0.1 at once, not accepted as "does not resolve yet" and left to fail later.
+        vec![SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port)]
     } else {
         let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port)));
         let lookup_error = |reason: String| ResolveError::Lookup {
@@ -53,9 +57,49 @@ pub async fn resolve_checked(
     Ok(addrs)
 }
 
+/// `localhost` and every name under it, with or without the root's trailing dot, in any case.
+pub fn is_loopback_name(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_under_localhost_are_loopback_by_definition() {
+        for name in [
+            "localhost",
+            "localhost.",
+            "LocalHost",
+            "a.localhost",
+            "x.y.localhost.",
+        ] {
+            assert!(is_loopback_name(name), "{name}");
+        }
+        for name in [
+            "localhost.example.com",
+            "notlocalhost",
+            "example.com",
+            "localhost..",
+            "",
+        ] {
+            assert!(!is_loopback_name(name), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_names_are_refused_without_a_lookup_unless_loopback_is_allowed() {
+        let policy = EgressPolicy::default();
+        for name in ["localhost.", "video.localhost", "VIDEO.LOCALHOST."] {
+            let err = resolve_checked(&policy, name, 80).await.unwrap_err();
+            assert!(matches!(err, ResolveError::Denied(_)), "{name}: {err}");
+        }
+        let allowed = EgressPolicy::new(vec!["127.0.0.1:8081".parse().unwrap()]);
+        let addrs = resolve_checked(&allowed, "localhost.", 8081).await.unwrap();
+        assert_eq!(addrs, vec!["127.0.0.1:8081".parse().unwrap()]);
+    }
 
     #[tokio::test]
     async fn a_name_that_resolves_to_loopback_is_refused() {

@@ -384,6 +384,50 @@ on_both_backends! {
     }
 }
 
+/// Twelve downloads really run at the same moment (slow sources, the generic platform's cap
+/// raised; the global default allows twelve), and all complete.
+#[tokio::test]
+async fn twelve_downloads_run_at_the_same_moment_and_all_complete() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.platforms.generic.max_concurrent = NonZero::new(12).unwrap();
+        s.platforms.generic.burst = NonZero::new(12).unwrap();
+    })
+    .await;
+    assert!(
+        app.settings.download.max_concurrent.get() >= 12,
+        "the default allows twelve downloads at once"
+    );
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        // Distinct bytes per source (no shared content), each taking seconds to arrive.
+        let mut body = std::fs::read(app.fixtures.path("h264_silent.mp4")).unwrap();
+        body.extend(format!("padding {i}").bytes());
+        let route = Route::bytes(body, "video/mp4").drip(8 * 1024, Duration::from_millis(100));
+        let url = app.server.add(&format!("/twelve/{i}.mp4"), route);
+        ids.push(app.capture(&url).await["id"].as_str().unwrap().to_string());
+    }
+    let together = crate::helpers::wait_for(Duration::from_secs(30), || async {
+        let page: Value = app
+            .client
+            .get(app.url("/api/items?status=downloading&limit=50"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().unwrap().len() == 12
+    })
+    .await;
+    assert!(
+        together,
+        "twelve downloads were never seen running together"
+    );
+    for id in &ids {
+        assert_completed(&app.wait_terminal(id).await);
+    }
+}
+
 on_both_backends! {
     async fn the_same_url_twice_returns_the_existing_item(backend: Backend) {
         let app = spawn_app(backend).await;

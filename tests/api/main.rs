@@ -18,6 +18,7 @@ mod disk_space;
 mod http_api;
 mod images;
 mod intake_races;
+mod large_files;
 mod observability;
 mod platforms;
 mod queue;

@@ -9,10 +9,12 @@ use serde_json::Value;
 use crate::fixture_server::Route;
 use crate::helpers::{on_both_backends, spawn_app, spawn_app_with};
 
-/// A loopback listener that only counts connections: nothing may ever reach it.
+/// A loopback listener that only counts connections (and keeps the first bytes each sent, to
+/// name the culprit): nothing may ever reach it.
 struct Sentinel {
     port: u16,
     accepted: Arc<AtomicUsize>,
+    heard: Arc<std::sync::Mutex<Vec<String>>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -21,21 +23,43 @@ impl Sentinel {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counter, log) = (Arc::clone(&accepted), Arc::clone(&heard));
         let task = tokio::spawn(async move {
-            while listener.accept().await.is_ok() {
+            while let Ok((mut stream, _)) = listener.accept().await {
                 counter.fetch_add(1, Ordering::SeqCst);
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut first = [0u8; 200];
+                    let n = tokio::time::timeout(
+                        std::time::Duration::from_secs(2),
+                        stream.read(&mut first),
+                    )
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or(0);
+                    log.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&first[..n]).into_owned());
+                });
             }
         });
         Self {
             port,
             accepted,
+            heard,
             _task: task,
         }
     }
 
     fn hits(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    fn heard(&self) -> Vec<String> {
+        self.heard.lock().unwrap().clone()
     }
 }
 
@@ -47,6 +71,10 @@ on_both_backends! {
         let blocked = [
             format!("http://127.0.0.1:{p}/video.mp4"),
             format!("http://localhost:{p}/video.mp4"),
+            // Loopback by definition (RFC 6761), though no resolver answers for them.
+            format!("http://localhost.:{p}/video.mp4"),
+            format!("http://videos.localhost:{p}/video.mp4"),
+            format!("http://CDN.LOCALHOST.:{p}/video.mp4"),
             format!("http://[::1]:{p}/video.mp4"),
             format!("http://[::ffff:127.0.0.1]:{p}/video.mp4"),
             format!("http://0x7f.1:{p}/video.mp4"),
@@ -110,5 +138,100 @@ on_both_backends! {
         // The wide allow rule does open other loopback ports (here: the fixture server).
         let clip = app.server.add("/ok.mp4", Route::file(app.fixtures.path("h264_silent.mp4"), "video/mp4"));
         assert_eq!(app.capture_and_wait(&clip).await["status"], "completed");
+    }
+}
+
+/// A canary file outside media_root: its bytes must never land in the vault.
+struct Canary {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    marker: String,
+}
+
+impl Canary {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = format!("PRSNL-CANARY-{}", std::process::id());
+        let path = dir.path().join("canary.ts");
+        std::fs::write(&path, marker.repeat(4096)).unwrap();
+        Self {
+            _dir: dir,
+            path,
+            marker,
+        }
+    }
+
+    /// Whether any file under `root` holds the canary's marker.
+    fn found_under(&self, root: &std::path::Path) -> bool {
+        let needle = self.marker.as_bytes();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if std::fs::read(&path)
+                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+on_both_backends! {
+    /// yt-dlp's own hops (pages, not direct files, so the native downloader is not involved):
+    /// an HTTP redirect, HLS and DASH manifests whose segments and keys name a forbidden
+    /// address or a local file, and formats on protocols that would bypass the egress proxy
+    /// (rtmp, rtsp, ftp, handed to ffmpeg). None reaches the sentinel or stores the canary.
+    async fn yt_dlp_is_kept_off_forbidden_addresses_on_every_hop(backend: Backend) {
+        let app = spawn_app_with(backend, |s| s.download.native_direct = false).await;
+        let sentinel = Sentinel::start().await;
+        let canary = Canary::new();
+        let forbidden = format!("http://127.0.0.1:{}", sentinel.port);
+        let file = format!("file://{}", canary.path.display());
+        let hls = |segment: &str, key: Option<&str>| {
+            let key = key.map(|k| format!("#EXT-X-KEY:METHOD=AES-128,URI=\"{k}\"\n")).unwrap_or_default();
+            format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n{key}#EXTINF:2.0,\n{segment}\n#EXTINF:2.0,\n{segment}\n#EXT-X-ENDLIST\n")
+        };
+        let dash = |base: &str| {
+            format!(
+                r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT4S" minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011">
+  <BaseURL>{base}/</BaseURL>
+  <Period><AdaptationSet mimeType="video/mp4"><Representation id="v" bandwidth="500000" codecs="avc1.64001f" width="640" height="360"><BaseURL>video.mp4</BaseURL></Representation></AdaptationSet></Period>
+</MPD>"#
+            )
+        };
+        let video_page = |src: &str, kind: &str| {
+            format!("<html><head><title>clip</title></head><body><video controls><source src=\"{src}\" type=\"{kind}\"></video></body></html>")
+        };
+        let mpegurl = "application/vnd.apple.mpegurl";
+        let cases = [
+            ("redirect", Route::redirect(&format!("{forbidden}/page.html"))),
+            ("hls-segments", Route::bytes(hls(&format!("{forbidden}/seg.ts"), None), mpegurl)),
+            ("hls-key", Route::bytes(hls(&app.server.url("/seg-ok.ts"), Some(&format!("{forbidden}/key"))), mpegurl)),
+            ("hls-file", Route::bytes(hls(&file, None), mpegurl)),
+            ("dash", Route::bytes(dash(&forbidden), "application/dash+xml")),
+            ("dash-file", Route::bytes(dash(&format!("file://{}", canary.path.parent().unwrap().display())), "application/dash+xml")),
+            ("rtsp", Route::html(&video_page(&format!("rtsp://127.0.0.1:{}/live", sentinel.port), "video/mp4"))),
+            ("rtmp", Route::html(&video_page(&format!("rtmp://127.0.0.1:{}/live/clip", sentinel.port), "video/mp4"))),
+            ("ftp", Route::html(&video_page(&format!("ftp://127.0.0.1:{}/clip.mp4", sentinel.port), "video/mp4"))),
+            ("hls-page", Route::html(&video_page(&app.server.url("/hls-segments"), mpegurl))),
+        ];
+        app.server.add("/seg-ok.ts", Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp2t"));
+        let mut ids = Vec::new();
+        for (name, route) in cases {
+            let url = app.server.add(&format!("/{name}"), route);
+            ids.push((name, app.capture(&url).await["id"].as_str().unwrap().to_string()));
+        }
+        for (name, id) in ids {
+            let item = app.wait_terminal(&id).await;
+            assert_ne!(item["status"], "completed", "{name}: {item:#}");
+        }
+        assert_eq!(sentinel.hits(), 0, "a forbidden address was reached: {:?}", sentinel.heard());
+        assert!(!canary.found_under(&app.settings.storage.media_root), "the canary's bytes landed in media_root");
     }
 }

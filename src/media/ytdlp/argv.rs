@@ -31,6 +31,12 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
         "video:PRSNL-INFO %()j",
         "--print",
         "after_move:PRSNL-FILE %(filepath)s",
+        // Only formats fetched by yt-dlp's own HTTP stack, which goes through the egress
+        // proxy: plain HTTP(S), HLS (native, forced below) and DASH fragments. Anything else
+        // (rtmp, rtsp, mms, ftp, …) would be handed to ffmpeg or rtmpdump, which connect
+        // directly to whatever the page names.
+        "--format",
+        PROXIED_FORMATS,
         "--merge-output-format",
         "mp4/mkv",
         "--hls-prefer-native",
@@ -72,6 +78,11 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
     args.push(req.url.as_str().into());
     args
 }
+
+/// `bv*+ba/b`, yt-dlp's default choice, restricted to the protocols it fetches itself.
+const PROXIED_FORMATS: &str = "bv*[protocol~='^(https?|m3u8(_native)?|http_dash_segments(_generator)?)$']\
++ba[protocol~='^(https?|m3u8(_native)?|http_dash_segments(_generator)?)$']\
+/b[protocol~='^(https?|m3u8(_native)?|http_dash_segments(_generator)?)$']";
 
 fn format_sort(max_height: Option<u32>) -> String {
     match max_height {

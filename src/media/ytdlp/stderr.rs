@@ -86,6 +86,12 @@ const TAXONOMY: &[(ErrorCode, &str, &[&str])] = &[
         ],
     ),
     (
+        // The only formats were on protocols the egress guard cannot see (rtmp, rtsp, ftp…).
+        ErrorCode::UnsupportedUrl,
+        "the source offers the video only over protocols the service does not fetch (it takes HTTP(S), HLS and DASH)",
+        &["requested format is not available"],
+    ),
+    (
         ErrorCode::UnsupportedUrl,
         "no video could be found at this URL",
         &[
