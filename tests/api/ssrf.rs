@@ -19,8 +19,20 @@ struct Sentinel {
 }
 
 impl Sentinel {
+    /// Bound below the kernel's ephemeral range (32768+ on Linux), where every other server of
+    /// the test run binds: a port that no other test ever listened on, so a straggler of a
+    /// finished test (a tool still calling its old proxy's port) cannot count as a hit.
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let first = 20_000 + (std::process::id() % 10_000) as u16;
+        let mut listener = None;
+        for offset in 0..2_000u16 {
+            let port = 20_000 + (first - 20_000 + offset * 7) % 12_000;
+            if let Ok(bound) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                listener = Some(bound);
+                break;
+            }
+        }
+        let listener = listener.expect("a free port below the ephemeral range");
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
         let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
