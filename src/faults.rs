@@ -21,6 +21,20 @@ pub enum FaultPoint {
     WatchAfterRecord,
     /// The bot's receiver panics after Telegram delivered an update, before storing it.
     BotBeforeStore,
+    /// The Pipeline panics on its periodic tick.
+    PipelineTick,
+    /// The StorageActor panics when asked to commit an attempt's files.
+    StorageCommit,
+    /// The MetricsActor panics on its periodic refresh.
+    MetricsRefresh,
+    /// The DownloadSupervisor panics when handed a download.
+    DownloadSupervisorHandle,
+    /// The ProcessingPool panics when handed work.
+    ProcessingPoolHandle,
+    /// The watch folder's task panics at a periodic rescan.
+    WatchRescan,
+    /// The HTTP server's task panics after accepting a connection.
+    HttpAccept,
     /// Recording a capture, inside its transaction, after it looked for the same video and
     /// before it reopens or inserts anything (held, not crashed).
     RecordAfterLookup,

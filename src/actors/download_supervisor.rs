@@ -18,6 +18,7 @@ use super::supervision::{Children, RestartPolicy, follow};
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
 use crate::domain::{ErrorCode, JobError, JobId, Platform};
+use crate::faults::FaultPoint;
 use crate::net::egress::EgressGuard;
 
 #[derive(Debug)]
@@ -96,6 +97,10 @@ impl Actor for DownloadSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             DownloadSupMsg::Download(ticket) => {
+                state
+                    .ctx
+                    .faults
+                    .crash_if_armed(FaultPoint::DownloadSupervisorHandle);
                 let (platform, lease) = (ticket.platform, ticket.lease.clone());
                 let sent =
                     state

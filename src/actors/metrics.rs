@@ -16,6 +16,7 @@ use super::storage::StorageHandle;
 use crate::context::AppContext;
 use crate::domain::breaker::Gate;
 use crate::domain::{JobKind, Platform};
+use crate::faults::FaultPoint;
 use crate::metrics::{BREAKER_STATES, NO_PLATFORM, queue_series};
 
 /// The actor's only message: its own timer.
@@ -63,6 +64,7 @@ impl Actor for MetricsActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let MetricsMsg::Refresh = message;
+        state.ctx.faults.crash_if_armed(FaultPoint::MetricsRefresh);
         refresh(&state.ctx, &state.storage).await;
         Ok(())
     }

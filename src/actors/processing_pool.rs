@@ -18,6 +18,7 @@ use super::supervision::{Children, RestartPolicy, follow};
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
 use crate::domain::JobId;
+use crate::faults::FaultPoint;
 
 #[derive(Debug)]
 pub enum PoolMsg {
@@ -122,7 +123,13 @@ impl Actor for ProcessingPool {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PoolMsg::Process(ticket) => state.queue.push_back(ticket),
+            PoolMsg::Process(ticket) => {
+                state
+                    .ctx
+                    .faults
+                    .crash_if_armed(FaultPoint::ProcessingPoolHandle);
+                state.queue.push_back(ticket)
+            }
             PoolMsg::Cancel(job) => {
                 state.queue.retain(|t| t.lease.job != job);
                 let holder = state

@@ -40,6 +40,7 @@ use warp::reply::Response;
 use crate::actors::Handles;
 use crate::bot::door::BotDoor;
 use crate::context::AppContext;
+use crate::faults::FaultPoint;
 use crate::intake::Intake;
 
 fn with_ctx(
@@ -252,7 +253,10 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    ctx.faults.crash_if_armed(FaultPoint::HttpAccept);
+                    stream
+                }
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(error = %e, "cannot accept a connection; retrying");
                     tokio::time::sleep(Duration::from_millis(50)).await;

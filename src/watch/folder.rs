@@ -36,6 +36,7 @@ use super::take::Taken;
 use super::watcher::{WatchEvent, Watcher};
 use crate::context::AppContext;
 use crate::domain::text::clean;
+use crate::faults::FaultPoint;
 use crate::intake::Intake;
 use crate::metrics::{Event, RescanReason, WatchOutcome};
 
@@ -116,6 +117,9 @@ impl WatchFolder {
     }
 
     fn rescan(&mut self, reason: RescanReason, now: Instant) {
+        if matches!(reason, RescanReason::Periodic) {
+            self.ctx.faults.crash_if_armed(FaultPoint::WatchRescan);
+        }
         self.ctx.observe(Event::WatchRescan(reason));
         // Someone may have removed the folder; it is ours to keep.
         let entries = Inbox::open(self.inbox.root()).and_then(|inbox| {

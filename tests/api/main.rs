@@ -10,6 +10,7 @@ mod fixtures;
 mod helpers;
 mod prometheus_tools;
 
+mod actor_crashes;
 mod architecture;
 mod capture;
 mod cli;

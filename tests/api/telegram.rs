@@ -174,6 +174,7 @@ on_both_backends! {
         wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
         assert_eq!(app.item_count().await, 1);
         assert_eq!(fake.calls("sendMessage").len(), 1);
+        assert_eq!(app.ctx().metrics.actor_restarts("telegram_bot"), 1);
     }
 }
 

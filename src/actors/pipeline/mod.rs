@@ -45,6 +45,7 @@ use crate::db::outcome::{Charge, Requeue};
 use crate::db::recovery;
 use crate::domain::breaker::Breaker;
 use crate::domain::{ErrorCode, ItemId, JobError, Platform, Progress};
+use crate::faults::FaultPoint;
 use crate::media::ytdlp::Downloaded;
 use crate::metrics::JobOutcome;
 
@@ -216,6 +217,7 @@ impl Actor for PipelineActor {
             }
             PipelineMsg::Wake => state.claim(&myself).await,
             PipelineMsg::Tick => {
+                state.ctx.faults.crash_if_armed(FaultPoint::PipelineTick);
                 state.maintain(&myself).await;
                 state.claim(&myself).await;
             }

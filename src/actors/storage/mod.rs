@@ -29,6 +29,7 @@ use crate::context::AppContext;
 use crate::db::items::{self, StoredUsage, Tally};
 use crate::db::jobs::Lease;
 use crate::domain::{ErrorCode, JobError};
+use crate::faults::FaultPoint;
 use crate::metrics::{CleanupOperation, CleanupStatus, Event};
 use crate::storage;
 use crate::storage::sweep::SweepReport;
@@ -154,6 +155,7 @@ impl Actor for StorageActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             StorageMsg::Commit { lease, files } => {
+                state.ctx.faults.crash_if_armed(FaultPoint::StorageCommit);
                 let media = state.ctx.media.clone();
                 let moved = files.clone();
                 // A zombie attempt (one whose job another process took over) must not rename
