@@ -1,8 +1,10 @@
 //! Recovery of jobs whose worker is gone: this process's own leases after a restart, and
 //! other processes' leases that expired. A process crash (power loss, the OOM killer, a
-//! deploy) is not the job's fault: the lost attempt is not charged, the job is queued again
-//! (`worker_lost`) and its crashes are counted. A job that was running at `max_crashes`
-//! crashes probably causes them, and fails with `crash_loop`.
+//! deploy) is not the job's fault: the job is queued again (`worker_lost`) and gets the lost
+//! attempt back (its `max_attempts` grows by one, its crashes are counted). The attempt
+//! number itself keeps growing: it fences stale attempts and names work directories, so it
+//! must never repeat. A job that was running at `max_crashes` crashes probably causes them,
+//! and fails with `crash_loop`.
 
 use super::jobs::{self, Orphan};
 use super::outcome::{Charge, Requeue, fail_in, requeue_in};
@@ -73,10 +75,11 @@ async fn recover(
         let crashes = crashes + 1;
         let requeued = crashes < max_crashes;
         let done = if requeued {
+            // Counted as an attempt (the number moves on); `count_crash` gives it back.
             let requeue = Requeue {
                 run_after: now,
                 reason: Some(&lost),
-                charge: Charge::Uncharged,
+                charge: Charge::Charged,
             };
             requeue_in(&mut tx, &lease, subject, requeue, now).await?
         } else {

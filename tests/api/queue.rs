@@ -178,7 +178,9 @@ on_both_backends! {
         assert_eq!(recovery.requeued, vec![claimed[0].lease.job]);
         let job = &jobs::for_item(&db, item).await.unwrap()[0];
         assert_eq!(job.state, JobState::Queued);
-        assert_eq!(job.attempt, 0, "a process crash is not the job's fault: the attempt is not charged");
+        // A process crash is not the job's fault: it gets the attempt back (the attempt number
+        // moves on, so a stale attempt stays fenced off, and so does the budget).
+        assert_eq!((job.attempt, job.max_attempts), (1, 4));
         assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::WorkerLost));
         assert_eq!(items::get(&db, item).await.unwrap().unwrap().status, prsnl::domain::ItemStatus::Queued);
     }
@@ -192,12 +194,13 @@ on_both_backends! {
         for crash in 1..=3 {
             let claimed = jobs::claim(&db, &claimant("host-a", "boot"), Lane::Download(Platform::Generic), 1, now()).await.unwrap();
             assert_eq!(claimed.len(), 1, "crash {crash}");
-            assert_eq!(claimed[0].lease.attempt, 1, "crash {crash}: still the first attempt");
+            assert_eq!(claimed[0].lease.attempt, crash, "crash {crash}: the attempt number moves on");
             let recovered = recovery::recover_owned(&db, "host-a", 3, now()).await.unwrap();
             let job = &jobs::for_item(&db, item).await.unwrap()[0];
             if crash < 3 {
                 assert_eq!(recovered.requeued.len(), 1);
-                assert_eq!((job.state, job.attempt), (JobState::Queued, 0), "crash {crash}");
+                assert_eq!(job.state, JobState::Queued, "crash {crash}");
+                assert_eq!(job.max_attempts - job.attempt, 1, "crash {crash}: the one attempt is still left");
                 assert_eq!(job.last_error.as_ref().map(|e| e.code), Some(ErrorCode::WorkerLost));
             } else {
                 assert_eq!(recovered.failed.len(), 1);
@@ -219,8 +222,7 @@ on_both_backends! {
         let first = jobs::claim(&db, &claimant("a", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
         recovery::recover_owned(&db, "a", 25, now()).await.unwrap();
         let second = jobs::claim(&db, &claimant("b", "1"), Lane::Download(Platform::Generic), 1, now()).await.unwrap().remove(0);
-        // The crash was not charged: the same attempt number, another owner.
-        assert_eq!(second.lease.attempt, 1);
+        assert_eq!(second.lease.attempt, 2);
         // The zombie of attempt 1 can neither complete, fail nor release the job.
         let error = JobError::new(ErrorCode::DownloadFailed, "zombie");
         assert!(!outcome::complete(&db, &first.lease, captured(item, &completion()), now()).await.unwrap());

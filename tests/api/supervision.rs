@@ -126,7 +126,8 @@ on_both_backends! {
         let done = app.wait_terminal(&record.item.id.to_string()).await;
         assert_eq!(done["status"], "completed", "{done}");
         let job = &jobs::for_item(&app.ctx().db, record.item.id).await.unwrap()[0];
-        assert_eq!(job.attempt, 1, "the crash did not use one of the job's attempts");
+        assert_eq!(job.attempt, 2);
+        assert_eq!(job.max_attempts, 4, "the crash gave the job its attempt back");
         assert!(!leftover.exists(), "the earlier boot's work directory was swept");
     }
 }

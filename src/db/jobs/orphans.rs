@@ -74,9 +74,10 @@ pub(crate) async fn expired(db: &Db, except: &str, now: Timestamp) -> Result<Vec
     rows.into_iter().map(Orphan::try_from).collect()
 }
 
-/// Counts one more process crash of the job.
+/// Counts one more process crash of the job, and gives back the attempt it cost.
 pub(crate) async fn count_crash(tx: &mut Tx, job: JobId) -> Result<(), DbError> {
-    on_tx!(tx, conn => sqlx::query("UPDATE jobs SET crashes = crashes + 1 WHERE id = $1")
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE jobs SET crashes = crashes + 1, max_attempts = max_attempts + 1 WHERE id = $1")
         .bind(job.to_string())
         .execute(conn)
         .await
