@@ -23,6 +23,7 @@ use crate::metrics::{Event, Metrics};
 use crate::settings::Settings;
 use crate::storage::MediaRoot;
 use crate::storage::served::ServedFiles;
+use crate::storage::space::SpaceFloor;
 
 /// Something that happened to an item, for live followers (progress bars, event streams).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +45,9 @@ pub struct AppContext {
     pub settings: Settings,
     pub db: Db,
     pub media: MediaRoot,
+    /// The free-space floor under `media` (`storage.min_free_mb`), read against statvfs by
+    /// every submission and claim.
+    pub space: SpaceFloor,
     /// The address policy for captures, with this app's own ports closed.
     pub policy: EgressPolicy,
     /// This process's name in job leases (stable across restarts of the process).
@@ -74,6 +78,7 @@ impl AppContext {
         let host_map = settings.host_map();
         let metrics = Metrics::new(settings.metrics.enabled);
         Self {
+            space: SpaceFloor::of_mib(settings.storage.min_free_mb),
             settings,
             db,
             media,

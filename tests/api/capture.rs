@@ -407,16 +407,7 @@ async fn twelve_downloads_run_at_the_same_moment_and_all_complete() {
         ids.push(app.capture(&url).await["id"].as_str().unwrap().to_string());
     }
     let together = crate::helpers::wait_for(Duration::from_secs(30), || async {
-        let page: Value = app
-            .client
-            .get(app.url("/api/items?status=downloading&limit=50"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["items"].as_array().unwrap().len() == 12
+        app.count_with_status("downloading").await == 12
     })
     .await;
     assert!(

@@ -56,6 +56,15 @@ pub(crate) fn kill_hard(child: &mut std::process::Child) {
     child.wait().unwrap();
 }
 
+/// Waits (up to 30 s) until a `prsnl serve` at `base` answers `/healthz` with a success.
+pub(crate) async fn answers(client: &reqwest::Client, base: &str) -> bool {
+    crate::helpers::wait_for(Duration::from_secs(30), || {
+        let request = client.get(format!("{base}/healthz")).send();
+        async move { request.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -582,11 +591,6 @@ async fn serve_with_json_logs(
     let base = format!("http://127.0.0.1:{port}");
     prsnl::net::install_tls_provider();
     let client = reqwest::Client::new();
-    let up = crate::helpers::wait_for(Duration::from_secs(30), || {
-        let request = client.get(format!("{base}/healthz")).send();
-        async move { request.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
-    assert!(up, "prsnl serve never answered");
+    assert!(answers(&client, &base).await, "prsnl serve never answered");
     (child, client, base)
 }

@@ -3,12 +3,11 @@
 //! an empty temp tree and a clean database.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{free_port, kill_hard, prsnl};
+use crate::cli::{answers, free_port, kill_hard, serve};
 use crate::fixture_server::{FixtureServer, Route};
 use crate::fixtures::fixtures;
 use crate::helpers::{Backend, PgDatabase, on_both_backends, sha256_hex, wait_for};
@@ -16,24 +15,6 @@ use crate::helpers::{Backend, PgDatabase, on_both_backends, sha256_hex, wait_for
 /// Kill cycles per backend, and captures submitted in each.
 const CYCLES: usize = 12;
 const PER_CYCLE: usize = 3;
-
-fn serve(config: &Path) -> std::process::Child {
-    prsnl()
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn up(client: &reqwest::Client, base: &str) -> bool {
-    wait_for(Duration::from_secs(30), || {
-        let request = client.get(format!("{base}/healthz")).send();
-        async move { request.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await
-}
 
 on_both_backends! {
     async fn captures_survive_a_burst_of_sigkills_whole_and_uncharged(backend: Backend) {
@@ -71,7 +52,7 @@ on_both_backends! {
         let mut acknowledged: HashMap<String, String> = HashMap::new();
         for cycle in 0..CYCLES {
             let mut child = serve(&config);
-            assert!(up(&client, &base).await, "cycle {cycle}: the service did not come up");
+            assert!(answers(&client, &base).await, "cycle {cycle}: the service did not come up");
             for n in 0..PER_CYCLE {
                 // Slow enough that kills land mid-download, mid-processing and mid-commit.
                 let slow = Route::file(&clip, "video/mp4").drip(64 * 1024, Duration::from_millis(20));
@@ -92,7 +73,7 @@ on_both_backends! {
 
         // The last start runs to the end.
         let mut child = serve(&config);
-        assert!(up(&client, &base).await);
+        assert!(answers(&client, &base).await);
         let ids: Vec<&String> = acknowledged.values().collect();
         let settled = wait_for(Duration::from_secs(180), || {
             let client = client.clone();

@@ -189,16 +189,7 @@ async fn below_the_free_space_floor_nothing_new_is_taken_and_everything_resumes(
     .await;
     assert!(taken, "the watch folder never took the file back up");
     let all_done = wait_for(Duration::from_secs(60), || async {
-        let page: serde_json::Value = app
-            .client
-            .get(app.url("/api/items?status=completed"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["items"].as_array().unwrap().len() == 3
+        app.count_with_status("completed").await == 3
     })
     .await;
     assert!(

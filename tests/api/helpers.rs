@@ -279,6 +279,20 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// How many items `GET /api/items?status=…` lists (one page of up to 100).
+    pub async fn count_with_status(&self, status: &str) -> usize {
+        let page: Value = self
+            .client
+            .get(self.url(&format!("/api/items?status={status}&limit=100")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().unwrap().len()
+    }
+
     /// Polls the item until it is completed, failed or cancelled.
     pub async fn wait_terminal(&self, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(90);

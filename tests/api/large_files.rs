@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{free_port, kill_hard, prsnl};
+use crate::cli::{answers, free_port, kill_hard, prsnl};
 use crate::fixture_server::{FixtureServer, Route};
 use crate::fixtures::fixtures;
-use crate::helpers::{sha256_hex, wait_for};
+use crate::helpers::sha256_hex;
 
 /// The process's private (anonymous) resident memory, in bytes.
 fn rss_anon(pid: u32) -> Option<u64> {
@@ -66,12 +66,7 @@ async fn a_video_over_100_mb_is_captured_by_yt_dlp_and_natively_in_bounded_memor
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let up = wait_for(Duration::from_secs(30), || {
-        let request = client.get(format!("{base}/healthz")).send();
-        async move { request.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await;
-    assert!(up, "the service did not come up");
+    assert!(answers(&client, &base).await, "the service did not come up");
 
     let mut ids = Vec::new();
     for url in [&direct, &page] {

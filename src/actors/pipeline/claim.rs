@@ -22,15 +22,17 @@ use crate::domain::{
     CaptureUrl, ErrorCode, ItemKind, ItemStatus, JobError, JobKind, Platform, Progress, Stage,
 };
 use crate::media::ytdlp::Downloaded;
-use crate::storage::space::SpaceFloor;
 
 impl PipelineState {
     /// Whether media_root is below its free-space floor: queued work then stays queued
     /// (running attempts go on), and claiming resumes by itself at the first claim after
     /// space is freed. The change either way is logged once.
     fn waits_for_space(&mut self) -> bool {
-        let floor = SpaceFloor::of_mib(self.ctx.settings.storage.min_free_mb);
-        let short = floor.is_below(self.ctx.media.path()).unwrap_or(false);
+        let short = self
+            .ctx
+            .space
+            .is_below(self.ctx.media.path())
+            .unwrap_or(false);
         if short != self.short_of_space {
             if short {
                 tracing::warn!(
@@ -48,9 +50,9 @@ impl PipelineState {
     /// Whether media_root is below its floor even counting the attempt's own work files as
     /// free (they are removed once it ends): someone else's bytes filled the disk.
     pub(super) fn short_of_space_without(&self, running: &Running) -> bool {
-        let floor = SpaceFloor::of_mib(self.ctx.settings.storage.min_free_mb);
         let own = crate::storage::space::tree_bytes(&running.work_dir);
-        floor
+        self.ctx
+            .space
             .below_without(self.ctx.media.path(), own)
             .unwrap_or(false)
     }

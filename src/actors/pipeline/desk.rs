@@ -20,7 +20,6 @@ use crate::db::DbError;
 use crate::db::imports::NewImport;
 use crate::db::record::{self, CaptureRecord, ImportRecord, NewCapture, TranscodeRequest};
 use crate::domain::{ErrorCode, ItemId, JobError, Quality};
-use crate::storage::space::SpaceFloor;
 
 /// Recording a submission is one short transaction; this covers a busy database.
 const RECORD: Duration = Duration::from_secs(30);
@@ -93,8 +92,7 @@ impl Desk {
                 "the service is shutting down",
             ));
         }
-        let floor = SpaceFloor::of_mib(self.ctx.settings.storage.min_free_mb);
-        floor.admit(self.ctx.media.path())?;
+        self.ctx.space.admit(self.ctx.media.path())?;
         Ok(open)
     }
 }
