@@ -1,6 +1,11 @@
 //! MetricsActor: refreshes the gauges that describe state (queue depth, jobs in flight,
 //! breakers, storage) on a timer; that is all that must be periodic.
 //!
+//! It also asks the external tools for their versions (`prsnl_tool_info`), a minute after start
+//! and then as the tool probe's cache expires: a yt-dlp start costs half a second of CPU, which
+//! short-lived processes (a test, a crash loop) should not pay. A readiness probe publishes
+//! them sooner.
+//!
 //! Counters and histograms are not its business: every event is recorded straight on the
 //! app's registry (`Metrics::record`), so a restart of this actor cannot lose one.
 
@@ -29,8 +34,14 @@ pub enum MetricsMsg {
 pub struct MetricsState {
     ctx: Arc<AppContext>,
     storage: StorageHandle,
+    started: std::time::Instant,
     _ticker: Option<AbortOnDropHandle<()>>,
 }
+
+/// How long after start the tools are first probed for the metrics.
+const TOOLS_AFTER: Duration = Duration::from_secs(60);
+/// How long the tools may take to say their versions.
+const TOOLS_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct MetricsActor;
 
@@ -53,6 +64,7 @@ impl Actor for MetricsActor {
         Ok(MetricsState {
             ctx,
             storage: handles.storage,
+            started: std::time::Instant::now(),
             _ticker: ticker,
         })
     }
@@ -66,6 +78,11 @@ impl Actor for MetricsActor {
         let MetricsMsg::Refresh = message;
         state.ctx.faults.crash_if_armed(FaultPoint::MetricsRefresh);
         refresh(&state.ctx, &state.storage).await;
+        if state.started.elapsed() >= TOOLS_AFTER {
+            let ctx = &state.ctx;
+            let probe = ctx.tools.current(&ctx.settings, &ctx.metrics.families);
+            let _ = tokio::time::timeout(TOOLS_TIMEOUT, probe).await;
+        }
         Ok(())
     }
 }

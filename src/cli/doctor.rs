@@ -16,14 +16,22 @@ impl Report {
         self.failed |= !ok;
         println!("{} {what:<12} {detail}", if ok { "ok  " } else { "FAIL" });
     }
+
+    /// Something to act on that does not stop the service (the exit code stays 0).
+    fn warn(&mut self, what: &str, detail: impl std::fmt::Display) {
+        println!("WARN {what:<12} {detail}");
+    }
 }
 
 pub async fn run(settings: &Settings) -> ExitCode {
     let mut report = Report { failed: false };
     for tool in tools::check_all(settings).await {
-        match tool.version {
+        match tool.describe() {
             Ok(version) => report.line(true, tool.name, version),
             Err(e) => report.line(false, tool.name, e),
+        }
+        if let Some(warning) = tool.warning(settings) {
+            report.warn(tool.name, warning);
         }
     }
     let redacted = settings.database.redacted_url();

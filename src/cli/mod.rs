@@ -1,8 +1,9 @@
-//! The `prsnl` command line: `serve`, `capture`, `doctor`, `migrate`.
+//! The `prsnl` command line: `serve`, `capture`, `doctor`, `tools`, `migrate`.
 
 mod capture;
 mod doctor;
 mod serve;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,8 +52,18 @@ pub enum Command {
     },
     /// Check the tools, the database and the media root; non-zero exit on a failed check.
     Doctor,
+    /// Manage the external tools.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
     /// Apply pending database migrations and exit.
     Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Upgrade yt-dlp with the pip of the Python that runs download.ytdlp_path; refuses an
+    /// install pip does not manage or this user cannot write.
+    Update,
 }
 
 /// Runs the parsed command line; the exit code tells the shell how it went.
@@ -89,6 +100,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 capture::run(settings, &url, server, token).await
             }
             Command::Doctor => doctor::run(&settings).await,
+            Command::Tools(ToolsCommand::Update) => tools::update(&settings).await,
             Command::Migrate => migrate(&settings).await,
         }
     })

@@ -3,7 +3,8 @@
 //! Readiness has one entry per check; any failed check (database, media_root writable with
 //! `storage.min_free_mb` free, a missing tool, a restarting pipeline, a shutdown under way)
 //! answers 503. Platforms are reported beside the checks: an open breaker pauses one
-//! platform, it does not make the service unready.
+//! platform, it does not make the service unready. Warnings (an old yt-dlp) are listed too,
+//! and leave the answer 200.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,9 @@ struct Check {
 struct Readiness {
     status: &'static str,
     checks: std::collections::BTreeMap<&'static str, Check>,
+    /// What an operator should act on although the service works (an old yt-dlp): the status
+    /// stays 200.
+    warnings: Vec<String>,
     /// How each platform treats us: informational, an open breaker does not make the
     /// service unready (other platforms still work).
     platforms: std::collections::BTreeMap<&'static str, PlatformStatus>,
@@ -140,15 +144,21 @@ pub async fn readyz(ctx: Arc<AppContext>, pipeline: PipelineHandle) -> Response 
         },
     };
     checks.insert("media_root", media);
-    for tool in ctx.tools.current(&ctx.settings).await.iter() {
-        let check = match &tool.version {
+    let mut warnings = Vec::new();
+    let tools = ctx
+        .tools
+        .current(&ctx.settings, &ctx.metrics.families)
+        .await;
+    for tool in tools.iter() {
+        warnings.extend(tool.warning(&ctx.settings));
+        let check = match tool.describe() {
             Ok(version) => Check {
                 ok: true,
-                detail: version.clone(),
+                detail: version,
             },
             Err(e) => Check {
                 ok: false,
-                detail: e.clone(),
+                detail: e,
             },
         };
         checks.insert(tool.name, check);
@@ -174,6 +184,7 @@ pub async fn readyz(ctx: Arc<AppContext>, pipeline: PipelineHandle) -> Response 
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         checks,
+        warnings,
         platforms: platform_statuses(&ctx).await,
     };
     let status = if ready {

@@ -62,6 +62,8 @@ pub struct Families {
     pub breakers: IntGaugeVec,
     pub restarts: IntCounterVec,
     pub gauges_refreshed: Gauge,
+    pub tool_info: IntGaugeVec,
+    pub tool_age_days: IntGaugeVec,
 }
 
 fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
@@ -247,6 +249,20 @@ impl Families {
                     "When the queue, breaker and storage gauges were last refreshed (Unix time).",
                 )
                 .expect("valid metric"),
+            ),
+            // Both appear once the tools were probed (the first readiness probe, or a minute
+            // after start): a zero before that would read as "released today".
+            tool_info: gauge(
+                registry,
+                "prsnl_tool_info",
+                "Always 1; the labels say which version of each external tool is installed.",
+                &["tool", "version"],
+            ),
+            tool_age_days: gauge(
+                registry,
+                "prsnl_tool_release_age_days",
+                "Days since the installed tool was released (yt-dlp, whose versions are dates).",
+                &["tool"],
             ),
         };
         families.initialise();

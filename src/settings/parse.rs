@@ -105,6 +105,7 @@ fn storage(raw: RawStorage) -> Result<StorageSettings, SettingsError> {
 fn download(raw: RawDownload) -> Result<DownloadSettings, SettingsError> {
     Ok(DownloadSettings {
         ytdlp_path: raw.ytdlp_path,
+        ytdlp_warn_age_days: raw.ytdlp_warn_age_days,
         timeout_secs: positive("download.timeout_secs", raw.timeout_secs)?,
         socket_timeout_secs: positive("download.socket_timeout_secs", raw.socket_timeout_secs)?,
         max_duration_secs: raw.max_duration_secs,

@@ -68,6 +68,7 @@ pub(super) struct RawStorage {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDownload {
     pub ytdlp_path: PathBuf,
+    pub ytdlp_warn_age_days: u64,
     pub timeout_secs: u64,
     pub socket_timeout_secs: u64,
     pub max_duration_secs: u64,

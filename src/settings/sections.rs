@@ -61,6 +61,9 @@ pub struct StorageSettings {
 #[derive(Debug, Clone)]
 pub struct DownloadSettings {
     pub ytdlp_path: PathBuf,
+    /// Doctor and readiness warn when the installed yt-dlp's release is older than this many
+    /// days (0: never).
+    pub ytdlp_warn_age_days: u64,
     pub timeout_secs: NonZeroU64,
     pub socket_timeout_secs: NonZeroU64,
     pub max_duration_secs: u64,

@@ -28,5 +28,6 @@ mod streaming;
 mod supervision;
 mod telegram;
 mod telegram_fake;
+mod tool_freshness;
 mod video_api;
 mod watch_folder;

@@ -445,6 +445,9 @@ async fn the_deploy_files_are_valid_and_name_only_exported_metrics() {
     }
 
     let app = spawn_app(Backend::Sqlite).await;
+    // The tool families appear with the first tool probe; a readiness probe runs one.
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
     let exported = app.scrape().await;
     let queries = dashboard_queries();
     let alerts = alert_expressions();
@@ -517,7 +520,7 @@ async fn a_real_prometheus_scrapes_the_service_and_evaluates_the_rules() {
             .flatten()
             .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
             .collect();
-        all.len() == 8 && all.iter().all(|r| r["health"] == "ok")
+        all.len() == 9 && all.iter().all(|r| r["health"] == "ok")
     })
     .await;
     assert!(healthy, "{}", prometheus.api("rules", &[]).await);

@@ -21,9 +21,11 @@ use std::time::Duration;
 use crate::domain::CaptureUrl;
 
 mod argv;
+pub mod install;
 mod lines;
 mod output;
 mod refusals;
+pub mod release;
 mod run;
 mod stderr;
 
