@@ -38,7 +38,7 @@ pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result
         Command::Recent => {
             let recent = items::recent_of_owner(&core.ctx.db, &owner, RECENT)
                 .await
-                .map_err(|e| Passing(e.to_string()))?;
+                .map_err(|e| Passing::new(e.to_string()))?;
             if recent.is_empty() {
                 return Ok("You have not sent me anything yet.".into());
             }
@@ -106,7 +106,7 @@ async fn find(
     match items::get(&core.ctx.db, parsed).await {
         Ok(Some(item)) => Ok(Ok(item)),
         Ok(None) => Ok(Err(format!("There is no item {parsed}."))),
-        Err(e) => Err(Passing(e.to_string())),
+        Err(e) => Err(Passing::new(e.to_string())),
     }
 }
 
@@ -131,7 +131,7 @@ async fn own_item(
 fn answer<R>(answer: Result<R, JobError>) -> Result<Result<R, String>, Passing> {
     match answer {
         Ok(value) => Ok(Ok(value)),
-        Err(e) if e.is_transient() => Err(Passing(e.message)),
+        Err(e) if e.is_transient() => Err(Passing::refused(e)),
         Err(e) => Ok(Err(format!(
             "That did not work: {} [{}]",
             e.message,
@@ -143,7 +143,7 @@ fn answer<R>(answer: Result<R, JobError>) -> Result<Result<R, String>, Passing> 
 async fn stats(core: &BotCore) -> Result<String, Passing> {
     let counts = items::count_by_status(&core.ctx.db)
         .await
-        .map_err(|e| Passing(e.to_string()))?;
+        .map_err(|e| Passing::new(e.to_string()))?;
     let count = |status: ItemStatus| {
         counts
             .iter()
@@ -152,7 +152,7 @@ async fn stats(core: &BotCore) -> Result<String, Passing> {
     };
     let working =
         count(ItemStatus::Queued) + count(ItemStatus::Downloading) + count(ItemStatus::Processing);
-    let storage = core.storage.stats().await.map_err(|e| Passing(e.message))?;
+    let storage = core.storage.stats().await.map_err(Passing::refused)?;
     let s = &storage.stored;
     Ok(format!(
         "items: {} stored, {} being saved, {} failed, {} cancelled\n\
@@ -192,7 +192,7 @@ mod tests {
     fn a_passing_pipeline_refusal_is_tried_again_and_any_other_is_told() {
         use crate::domain::ErrorCode;
         let passing = answer::<bool>(Err(JobError::new(ErrorCode::Unavailable, "restarting")));
-        assert!(matches!(passing, Err(Passing(m)) if m == "restarting"));
+        assert!(matches!(passing, Err(Passing { message, .. }) if message == "restarting"));
         let told = answer::<bool>(Err(JobError::new(ErrorCode::NotFound, "no item x")));
         assert_eq!(
             told.unwrap(),

@@ -16,10 +16,33 @@ use crate::domain::Source;
 use crate::domain::text::clean;
 
 /// Handling failed for a reason that will pass (database or pipeline unavailable, Telegram
-/// unreachable, shutting down): the update stays pending and is tried again.
+/// unreachable, shutting down, the disk below its floor): the update stays pending and is
+/// tried again.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Passing(pub String);
+#[error("{message}")]
+pub struct Passing {
+    pub message: String,
+    /// The vault refused new work for lack of disk space: the update waits, however long that
+    /// takes, and the sender is told once.
+    pub waits_for_space: bool,
+}
+
+impl Passing {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            waits_for_space: false,
+        }
+    }
+
+    /// A transient refusal of the intake or the pipeline.
+    pub fn refused(e: crate::domain::JobError) -> Self {
+        Self {
+            waits_for_space: e.code == crate::domain::ErrorCode::InsufficientStorage,
+            message: e.message,
+        }
+    }
+}
 
 const HINT: &str =
     "Send me a link, a video or a photo and I will keep it. /help lists the commands.";
@@ -60,7 +83,7 @@ async fn submit_links(core: &BotCore, request: &Request, links: &[String]) -> Re
             .await
         {
             Ok(record) => outcomes.push(Ok(record.item)),
-            Err(e) if e.is_transient() => return Err(Passing(e.message)),
+            Err(e) if e.is_transient() => return Err(Passing::refused(e)),
             Err(e) => outcomes.push(Err((link, e))),
         }
     }

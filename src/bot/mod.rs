@@ -64,6 +64,9 @@ pub struct BotCore {
     pub api: api::TelegramApi,
     pub links: replies::Links,
     pub refusals: receive::Refusals,
+    /// Updates whose sender was told that the vault is out of disk space (told once per
+    /// update and process, not at every retry).
+    pub told_out_of_space: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl BotCore {
@@ -85,6 +88,7 @@ impl BotCore {
             api,
             links,
             refusals: receive::Refusals::new(std::time::Duration::from_secs(3600)),
+            told_out_of_space: std::sync::Mutex::default(),
         })
     }
 }

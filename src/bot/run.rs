@@ -19,6 +19,10 @@ use crate::faults::FaultPoint;
 /// Handling that keeps failing for a passing reason is given up after this many attempts
 /// (with backoff up to `MAX_BACKOFF`, that is well over an hour).
 const MAX_ATTEMPTS: u32 = 20;
+/// How often an update that waits for disk space is tried again.
+const SPACE_RETRY: Duration = Duration::from_secs(10);
+const OUT_OF_SPACE: &str = "The vault is out of disk space, so I cannot save this yet. \
+     I am keeping your message and will save it as soon as space is freed.";
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Handled updates are kept this long (Telegram never redelivers a confirmed one).
 const KEEP_HANDLED: Duration = Duration::from_secs(24 * 3600);
@@ -155,9 +159,24 @@ async fn handle_one(core: &BotCore, pending: telegram::PendingUpdate) {
     };
     match handle::handle(core, &update).await {
         Ok(()) => {
+            told_out_of_space(core).remove(&id);
             if let Err(e) = telegram::mark_handled(db, id, clock::now()).await {
                 // Handled again later: captures and imports are idempotent.
                 tracing::warn!(update = id, error = %e, "cannot mark a Telegram update handled");
+            }
+        }
+        // Out of disk space: nobody's fault and maybe long; wait without counting it, never
+        // give up, tell the sender once.
+        Err(passing) if passing.waits_for_space => {
+            tracing::warn!(update = id, error = %passing, "a Telegram update waits for disk space");
+            if told_out_of_space(core).insert(id)
+                && let Some(chat) = chat_of(&update)
+            {
+                handle::say(core, chat, OUT_OF_SPACE).await;
+            }
+            if let Err(e) = telegram::wait(db, id, clock::now().plus(SPACE_RETRY)).await {
+                tracing::warn!(update = id, error = %e, "cannot postpone a Telegram update");
+                tokio::time::sleep(SPACE_RETRY).await;
             }
         }
         Err(passing) if pending.attempts + 1 < MAX_ATTEMPTS => {
@@ -184,6 +203,12 @@ async fn handle_one(core: &BotCore, pending: telegram::PendingUpdate) {
             let _ = telegram::mark_handled(db, id, clock::now()).await;
         }
     }
+}
+
+fn told_out_of_space(core: &BotCore) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+    core.told_out_of_space
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn chat_of(update: &teloxide::types::Update) -> Option<i64> {

@@ -27,9 +27,14 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
             return Ok(());
         }
         Ok(None) => {}
-        Err(e) => return Err(Passing(e.to_string())),
+        Err(e) => return Err(Passing::new(e.to_string())),
     }
-    let dest = upload_path(core, upload).map_err(|e| Passing(e.to_string()))?;
+    // Below the free-space floor the import would be refused anyway: not a byte is fetched.
+    core.ctx
+        .space
+        .admit(core.ctx.media.path())
+        .map_err(Passing::refused)?;
+    let dest = upload_path(core, upload).map_err(|e| Passing::new(e.to_string()))?;
     match core.api.download(&upload.file_id, &dest, max_bytes).await {
         Ok(bytes) => {
             tracing::info!(file = %dest.display(), bytes, kind = upload.label, "fetched a Telegram upload")
@@ -43,7 +48,7 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
             say(core, request.chat, &too_large(upload, max_bytes)).await;
             return Ok(());
         }
-        Err(e) if e.is_transient() => return Err(Passing(e.to_string())),
+        Err(e) if e.is_transient() => return Err(Passing::new(e.to_string())),
         Err(e) => {
             say(
                 core,
@@ -78,7 +83,7 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
             follow(core, request.chat, &record.item).await;
             Ok(())
         }
-        Err(e) if e.is_transient() => Err(Passing(e.message)),
+        Err(e) if e.is_transient() => Err(Passing::refused(e)),
         Err(e) => {
             let _ = tokio::fs::remove_file(&dest).await;
             say(

@@ -95,6 +95,20 @@ pub async fn postpone(db: &Db, update_id: i64, run_after: Timestamp) -> Result<(
     tx.commit().await
 }
 
+/// Sets when a pending update is next tried, without counting a failure: for a wait that is
+/// nobody's fault and may be long (the disk below its floor).
+pub async fn wait(db: &Db, update_id: i64, run_after: Timestamp) -> Result<(), DbError> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE telegram_updates SET run_after = $2 WHERE update_id = $1 AND state = 'pending'")
+        .bind(update_id)
+        .bind(run_after.as_millis())
+        .execute(conn)
+        .await
+        .map(|_| ()))?;
+    tx.commit().await
+}
+
 /// Forgets handled updates received before `before`, keeping the newest row so that polling
 /// still knows where it stopped. Telegram never redelivers a confirmed update.
 pub async fn prune_handled(db: &Db, before: Timestamp) -> Result<u64, DbError> {

@@ -1,7 +1,8 @@
 //! Running out of disk, on a real small filesystem: a tmpfs of a few tens of MB as media_root.
 //! Below `storage.min_free_mb` nothing new is taken (the API answers 507, the watch folder
 //! leaves its file), queued work waits, an attempt that ran out of space because of someone
-//! else's bytes waits uncharged, and everything resumes by itself once space is freed.
+//! else's bytes waits uncharged, and everything resumes by itself once space is freed. The
+//! Telegram bot tells the sender once and keeps the message until then.
 
 use std::io::Write;
 use std::num::NonZero;
@@ -12,8 +13,12 @@ use std::time::Duration;
 use prsnl::db::{jobs, record};
 use prsnl::domain::{CaptureUrl, ItemId, JobState, Platform, Source};
 
+use serde_json::json;
+
 use crate::fixture_server::Route;
 use crate::helpers::{Backend, spawn_app_with, wait_for};
+use crate::telegram::ALICE;
+use crate::telegram_fake::{FakeTelegram, private_chat};
 
 /// A tmpfs mounted for the test's lifetime (unmounted on drop, even after a failed assert).
 struct SmallDisk {
@@ -206,4 +211,80 @@ async fn below_the_free_space_floor_nothing_new_is_taken_and_everything_resumes(
 
 fn prsnl_route(clip: &Path) -> Route {
     Route::file(clip, "video/mp4")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_says_once_that_the_disk_is_full_and_saves_the_message_when_space_is_back() {
+    let disk = SmallDisk::mount(48);
+    let fake = FakeTelegram::start().await;
+    let media = disk.path.clone();
+    let app = {
+        let api_url = fake.url();
+        spawn_app_with(Backend::Sqlite, move |s| {
+            s.storage.media_root = media;
+            s.storage.min_free_mb = 16;
+            s.telegram.token = prsnl::settings::Secret::new(crate::telegram_fake::TOKEN);
+            s.telegram.api_url = Some(api_url.parse().unwrap());
+            s.telegram.allowed_users = vec![ALICE];
+            s.telegram.poll_timeout_secs = 1;
+        })
+        .await
+    };
+    let ballast = disk.fill();
+    assert!(free_mb(&disk.path) < 16);
+
+    let url = app.server.add(
+        "/clip.mp4",
+        Route::file(app.fixtures.path("h264_aac_faststart.mp4"), "video/mp4"),
+    );
+    fake.text_from(ALICE, &format!("keep this: {url}"));
+    let photo = app.fixtures.bytes("photo.jpg");
+    fake.add_file("photo-big", "uniq-photo", Some(photo.clone()));
+    fake.message(
+        ALICE,
+        private_chat(ALICE),
+        json!({"photo": [{"file_id": "photo-big", "file_unique_id": "uniq-photo",
+                          "file_size": photo.len(), "width": 1600, "height": 900}]}),
+    );
+    let told = |n: usize| {
+        let fake = &fake;
+        async move {
+            fake.sent_to(ALICE as i64)
+                .iter()
+                .filter(|t| t.contains("out of disk space"))
+                .count()
+                == n
+        }
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || told(2)).await,
+        "{:?}",
+        fake.sent_to(ALICE as i64)
+    );
+    // Past more than one retry: told once per message, nothing stored, nothing fetched.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(told(2).await, "{:?}", fake.sent_to(ALICE as i64));
+    assert_eq!(app.item_count().await, 0);
+    assert!(
+        fake.calls("getFile").is_empty(),
+        "a photo was fetched below the floor"
+    );
+
+    // Space is back: both are saved without being sent again.
+    std::fs::remove_file(ballast).unwrap();
+    let saved = wait_for(Duration::from_secs(90), || async {
+        app.count_with_status("completed").await == 2
+    })
+    .await;
+    assert!(saved, "{:?}", fake.sent_to(ALICE as i64));
+    let replied = wait_for(Duration::from_secs(30), || async {
+        fake.messages_in(ALICE as i64)
+            .iter()
+            .filter(|(_, t)| t.starts_with("saved:"))
+            .count()
+            == 2
+    })
+    .await;
+    assert!(replied, "{:?}", fake.messages_in(ALICE as i64));
+    assert!(told(2).await);
 }

@@ -10,7 +10,7 @@ use crate::fixture_server::Route;
 use crate::helpers::{TestApp, on_both_backends, spawn_app_with, wait_for};
 use crate::telegram_fake::{self, FakeTelegram, group_chat, private_chat, too_many_requests};
 
-const ALICE: u64 = 111;
+pub(crate) const ALICE: u64 = 111;
 const MALLORY: u64 = 666;
 const WEBHOOK_SECRET: &str = "the-webhook-secret-0123456789";
 
