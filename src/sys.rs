@@ -1,4 +1,5 @@
-//! The one module allowed `unsafe`: a `pre_exec` hook for child processes.
+//! The one module allowed `unsafe`: a `pre_exec` hook for child processes, and glibc's
+//! `malloc_trim`.
 //!
 //! Children are put in their own process group (done safely by `Command::process_group`) and
 //! asked to die with their parent: `PR_SET_PDEATHSIG` makes the kernel SIGKILL the child when
@@ -33,6 +34,43 @@ pub fn kill_child_with_parent(command: &mut Command) {
     }
 }
 
+/// Caps glibc's malloc arenas at `max` unless the operator chose with `MALLOC_ARENA_MAX`.
+/// glibc gives a thread that meets a busy arena a new one, up to eight per core, and every
+/// arena keeps its own free pages: with tokio's blocking pool growing under load, private
+/// memory rose with the thread count (bench/soak: 19 → 23 threads, +7 MiB) although nothing
+/// was leaking. Call before any thread is started.
+pub fn cap_heap_arenas(max: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let max = i32::try_from(max).unwrap_or(i32::MAX);
+        // SAFETY: mallopt only sets an allocator parameter; it is called before the runtime
+        // starts its threads.
+        unsafe {
+            nix::libc::mallopt(nix::libc::M_ARENA_MAX, max);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = max;
+}
+
+/// Hands the heap's free pages back to the kernel; true if any were. glibc keeps memory freed
+/// by a thread in that thread's arena, and with tokio's blocking pool coming and going under
+/// load the arenas hold several MiB of free, fragmented pages that only a trim returns
+/// (measured in `bench/soak`: 6 MiB of a 33 MiB private footprint after ten minutes). A no-op
+/// on other C libraries.
+pub fn release_free_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes the allocator's own locks, touches only free chunks and
+        // may be called from any thread at any time.
+        unsafe { nix::libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// A read-only memory map of a completed media file, for serving it without copies through
 /// userspace buffers (the stream benchmark measures the gain over reading in chunks).
 pub struct MappedFile {
@@ -55,5 +93,44 @@ impl MappedFile {
 
     pub fn bytes(&self) -> &[u8] {
         &self.map
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    fn private_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Freed memory that free() cannot give back (a live block above it pins the heap's top)
+    /// stays private until a trim hands the free pages back.
+    #[test]
+    fn a_trim_returns_free_pages_that_free_kept() {
+        // On a thread of its own, so its arena holds nothing of the other tests.
+        std::thread::spawn(|| {
+            let mut blocks: Vec<Vec<u8>> = (0..64 * 1024).map(|i| vec![i as u8; 1024]).collect();
+            let pin = vec![1u8; 1024];
+            let before_free = private_kib();
+            blocks.clear();
+            blocks.shrink_to_fit();
+            let kept = private_kib();
+            assert!(
+                kept + 16 * 1024 > before_free,
+                "free() already returned the memory ({before_free} → {kept} KiB): nothing to test"
+            );
+            assert!(release_free_heap(), "malloc_trim found nothing to release");
+            let trimmed = private_kib();
+            assert!(
+                trimmed + 32 * 1024 < kept,
+                "a trim returned too little: {kept} → {trimmed} KiB"
+            );
+            drop(pin);
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -83,6 +83,9 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     crate::telemetry::init(&settings.log);
     crate::net::install_tls_provider();
+    // One arena per core: enough to keep malloc uncontended (threads cache small blocks of
+    // their own), and private memory no longer grows with the blocking pool's thread count.
+    crate::sys::cap_heap_arenas(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -35,6 +35,7 @@ pub async fn run(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let _heap_upkeep = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(heap_upkeep()));
     let bound = app.local_addr().expect("started with a listener");
     match app.metrics_addr() {
         Some(metrics) => {
@@ -56,5 +57,22 @@ pub async fn run(settings: Settings) -> ExitCode {
             ExitCode::SUCCESS
         }
         Exit::Failed => ExitCode::FAILURE,
+    }
+}
+
+/// How often free heap pages are handed back to the kernel.
+const HEAP_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Keeps a long-running process's private memory at what it uses: a process-wide concern (the
+/// allocator is per process), so it lives here and not in an app, of which tests run many.
+async fn heap_upkeep() {
+    let mut every = tokio::time::interval(HEAP_UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let started = std::time::Instant::now();
+        let released = crate::sys::release_free_heap();
+        tracing::debug!(released, took = ?started.elapsed(), "returned free heap pages");
     }
 }

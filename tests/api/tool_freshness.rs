@@ -222,6 +222,25 @@ async fn an_old_yt_dlp_is_reported_and_updated_with_the_pip_that_runs_it() {
     let (code, _, stderr) = tools_update(&ytdlp_config(dir.path(), &standalone, ""));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("standalone yt-dlp build"), "{stderr}");
+    // …an install another installer made (uv records itself as pip does)…
+    let installer = site_packages(&venv)
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("yt_dlp-")
+        })
+        .expect("yt-dlp's dist-info")
+        .join("INSTALLER");
+    assert_eq!(std::fs::read_to_string(&installer).unwrap().trim(), "pip");
+    std::fs::write(&installer, "uv\n").unwrap();
+    let (code, _, stderr) = tools_update(&file);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("installed by uv, not by pip"), "{stderr}");
+    std::fs::write(&installer, "pip\n").unwrap();
     // …and a path where nothing is.
     let (code, _, stderr) = tools_update(&ytdlp_config(dir.path(), &loose.join("nothing"), ""));
     assert_eq!(code, Some(1), "{stderr}");
@@ -254,11 +273,7 @@ async fn an_old_yt_dlp_is_reported_and_updated_with_the_pip_that_runs_it() {
 fn standalone_build(dir: &Path, venv: &Path) -> PathBuf {
     let source = dir.join("zipapp-source");
     std::fs::create_dir_all(&source).unwrap();
-    let package = std::fs::read_dir(venv.join("lib"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("site-packages/yt_dlp"))
-        .find(|p| p.is_dir())
-        .expect("the venv holds the yt_dlp package");
+    let package = site_packages(venv).join("yt_dlp");
     run(Command::new("cp").arg("-r").arg(&package).arg(&source));
     std::fs::write(source.join("__main__.py"), "import yt_dlp\nyt_dlp.main()\n").unwrap();
     let target = dir.join("standalone/yt-dlp");
@@ -269,4 +284,13 @@ fn standalone_build(dir: &Path, venv: &Path) -> PathBuf {
         .args(["-p", "/usr/bin/env python3", "-o"])
         .arg(&target));
     target
+}
+
+/// The venv's `lib/python3.X/site-packages`.
+fn site_packages(venv: &Path) -> PathBuf {
+    std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .expect("the venv has a site-packages")
 }

@@ -275,13 +275,14 @@ pub async fn find(ytdlp_path: &Path) -> Result<PipInstall, Refusal> {
     match seen.installer.as_deref() {
         Some("pip") => {}
         other => {
-            let by = other
-                .filter(|s| !s.is_empty())
-                .unwrap_or("an unknown installer");
+            let by = match other.filter(|s| !s.is_empty()) {
+                Some(installer) => format!("by {installer}"),
+                None => "without an installer record (a distribution's package?)".to_string(),
+            };
             return Err(refuse(format!(
-                "yt-dlp {version} in {} was installed by {by}, not pip: update it with {by}, \
-                 or install yt-dlp with pip into a virtual environment and point \
-                 download.ytdlp_path at it",
+                "yt-dlp {version} in {} was installed {by}, not by pip: update it the way it \
+                 was installed, or install yt-dlp with pip into a virtual environment and \
+                 point download.ytdlp_path at it",
                 python.display()
             )));
         }
