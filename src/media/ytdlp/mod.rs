@@ -22,6 +22,7 @@ use crate::domain::CaptureUrl;
 
 mod argv;
 pub mod install;
+mod launcher;
 mod lines;
 mod output;
 mod refusals;
