@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use super::receive::{Received, receive};
 use super::{BotCore, handle, tracker};
 use crate::clock;
-use crate::db::telegram;
+use crate::db::telegram::{self, Postponed};
 use crate::faults::FaultPoint;
 
 /// Handling that keeps failing for a passing reason is given up after this many attempts
@@ -174,7 +174,9 @@ async fn handle_one(core: &BotCore, pending: telegram::PendingUpdate) {
             {
                 handle::say(core, chat, OUT_OF_SPACE).await;
             }
-            if let Err(e) = telegram::wait(db, id, clock::now().plus(SPACE_RETRY)).await {
+            if let Err(e) =
+                telegram::postpone(db, id, clock::now().plus(SPACE_RETRY), Postponed::Waiting).await
+            {
                 tracing::warn!(update = id, error = %e, "cannot postpone a Telegram update");
                 tokio::time::sleep(SPACE_RETRY).await;
             }
@@ -183,7 +185,7 @@ async fn handle_one(core: &BotCore, pending: telegram::PendingUpdate) {
             let wait = backoff(pending.attempts + 1);
             tracing::warn!(update = id, attempt = pending.attempts + 1, error = %passing, ?wait, "cannot handle a Telegram update now; trying again");
             let run_after = clock::now().plus(wait);
-            if let Err(e) = telegram::postpone(db, id, run_after).await {
+            if let Err(e) = telegram::postpone(db, id, run_after, Postponed::Failed).await {
                 tracing::warn!(update = id, error = %e, "cannot postpone a Telegram update");
                 tokio::time::sleep(wait).await;
             }

@@ -81,28 +81,30 @@ pub async fn mark_handled(db: &Db, update_id: i64, now: Timestamp) -> Result<(),
     tx.commit().await
 }
 
-/// Handling failed for a passing reason: try again at `run_after`.
-pub async fn postpone(db: &Db, update_id: i64, run_after: Timestamp) -> Result<(), DbError> {
+/// Whether a postponement counts against the update's attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Postponed {
+    /// Handling failed for a passing reason.
+    Failed,
+    /// A wait that is nobody's fault and may be long (the disk below its floor).
+    Waiting,
+}
+
+/// Handling cannot finish now: try again at `run_after`.
+pub async fn postpone(
+    db: &Db,
+    update_id: i64,
+    run_after: Timestamp,
+    why: Postponed,
+) -> Result<(), DbError> {
+    let charged = i32::from(why == Postponed::Failed);
     let mut tx = db.begin_write().await?;
     on_tx!(&mut tx, conn => sqlx::query(
-        "UPDATE telegram_updates SET attempts = attempts + 1, run_after = $2 \
+        "UPDATE telegram_updates SET attempts = attempts + $3, run_after = $2 \
          WHERE update_id = $1 AND state = 'pending'")
         .bind(update_id)
         .bind(run_after.as_millis())
-        .execute(conn)
-        .await
-        .map(|_| ()))?;
-    tx.commit().await
-}
-
-/// Sets when a pending update is next tried, without counting a failure: for a wait that is
-/// nobody's fault and may be long (the disk below its floor).
-pub async fn wait(db: &Db, update_id: i64, run_after: Timestamp) -> Result<(), DbError> {
-    let mut tx = db.begin_write().await?;
-    on_tx!(&mut tx, conn => sqlx::query(
-        "UPDATE telegram_updates SET run_after = $2 WHERE update_id = $1 AND state = 'pending'")
-        .bind(update_id)
-        .bind(run_after.as_millis())
+        .bind(charged)
         .execute(conn)
         .await
         .map(|_| ()))?;
@@ -233,7 +235,7 @@ mod tests {
 
         let first = next_pending(&db, at(10)).await.unwrap().unwrap();
         assert_eq!((first.update_id, first.payload.as_str()), (5, "{\"a\":1}"));
-        postpone(&db, 5, at(100)).await.unwrap();
+        postpone(&db, 5, at(100), Postponed::Failed).await.unwrap();
         // Postponed: the next one due is 7; at 100, 5 again with its attempt counted.
         assert_eq!(
             next_pending(&db, at(50)).await.unwrap().unwrap().update_id,
@@ -243,6 +245,11 @@ mod tests {
         assert_eq!(next_due_at(&db).await.unwrap(), Some(100));
         let again = next_pending(&db, at(100)).await.unwrap().unwrap();
         assert_eq!((again.update_id, again.attempts), (5, 1));
+        // Waiting (for disk space) moves it on without counting an attempt.
+        postpone(&db, 5, at(200), Postponed::Waiting).await.unwrap();
+        assert_eq!(next_pending(&db, at(150)).await.unwrap(), None);
+        let waited = next_pending(&db, at(200)).await.unwrap().unwrap();
+        assert_eq!((waited.update_id, waited.attempts), (5, 1));
         mark_handled(&db, 5, at(100)).await.unwrap();
         assert_eq!(next_pending(&db, at(i64::MAX)).await.unwrap(), None);
 

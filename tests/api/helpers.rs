@@ -279,17 +279,16 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The JSON body of `GET path`, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        get_json(&self.client, &self.url(path)).await
+    }
+
     /// How many items `GET /api/items?status=…` lists (one page of up to 100).
     pub async fn count_with_status(&self, status: &str) -> usize {
-        let page: Value = self
-            .client
-            .get(self.url(&format!("/api/items?status={status}&limit=100")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = self
+            .get_json(&format!("/api/items?status={status}&limit=100"))
+            .await;
         page["items"].as_array().unwrap().len()
     }
 
@@ -387,6 +386,11 @@ impl TestApp {
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes; true when it held.
+/// The JSON body of `GET url`, whatever the status.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn wait_for<F, Fut>(timeout: Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,

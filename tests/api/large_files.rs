@@ -91,14 +91,7 @@ async fn a_video_over_100_mb_is_captured_by_yt_dlp_and_natively_in_bounded_memor
         peak = peak.max(rss_anon(pid).unwrap_or(0));
         let mut items = Vec::new();
         for id in &ids {
-            let item: Value = client
-                .get(format!("{base}/api/items/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let item = crate::helpers::get_json(&client, &format!("{base}/api/items/{id}")).await;
             items.push(item);
         }
         if items.iter().all(|i| {

@@ -243,15 +243,7 @@ async fn every_response_carries_a_request_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_names_each_tool_with_its_version_and_fails_without_one() {
     let app = spawn_app(Backend::Sqlite).await;
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.get_json("/readyz").await;
     assert_eq!(ready["status"], "ready", "{ready}");
     let version = |tool: &str| {
         ready["checks"][tool]["detail"]

@@ -522,14 +522,7 @@ async fn a_service_killed_after_receiving_an_update_makes_exactly_one_item_after
         "the service did not restart"
     );
     let items = || async {
-        let list: Value = client
-            .get(format!("{base}/api/items"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = crate::helpers::get_json(&client, &format!("{base}/api/items")).await;
         list["items"].as_array().cloned().unwrap_or_default()
     };
     let done = wait_for(Duration::from_secs(90), || async {

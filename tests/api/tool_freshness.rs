@@ -179,15 +179,7 @@ async fn an_old_yt_dlp_is_reported_and_updated_with_the_pip_that_runs_it() {
             s.download.ytdlp_warn_age_days = 100_000;
         })
         .await;
-        let body: serde_json::Value = fresh
-            .client
-            .get(fresh.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = fresh.get_json("/readyz").await;
         assert_eq!(body["warnings"], serde_json::json!([]), "{body:#}");
     }
 

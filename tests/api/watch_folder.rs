@@ -386,14 +386,7 @@ async fn a_service_killed_during_an_import_imports_the_file_once_after_restart()
     let ids = watch_item_ids(&db).await;
     assert_eq!(ids.len(), 1, "one item for one file");
     let done = wait_for(Duration::from_secs(120), || async {
-        let item: Value = client
-            .get(format!("{base}/api/items/{}", ids[0]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let item = crate::helpers::get_json(&client, &format!("{base}/api/items/{}", ids[0])).await;
         item["status"] == "completed"
     })
     .await;
