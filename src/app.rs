@@ -37,7 +37,7 @@ pub enum StartError {
     #[error(transparent)]
     Database(#[from] db::DbError),
     #[error(
-        "refusing to serve the API on {0} without security.api_tokens: only loopback addresses may be used without authentication"
+        "refusing to serve the API on {0}: nobody has a password or a token yet, and only loopback addresses may be used without authentication (create one with `prsnl user add NAME` or `prsnl token create NAME`)"
     )]
     Unauthenticated(SocketAddr),
     #[error("the API listener: {0}")]
@@ -157,7 +157,7 @@ pub struct App {
 }
 
 impl App {
-    pub async fn start(settings: Settings, options: StartOptions) -> Result<App, StartError> {
+    pub async fn start(mut settings: Settings, options: StartOptions) -> Result<App, StartError> {
         settings.validate()?;
         crate::net::install_tls_provider();
         tracing::info!(
@@ -175,6 +175,8 @@ impl App {
         let media = MediaRoot::open(&settings.storage.media_root).map_err(storage_error)?;
         let database = Db::connect(&settings.database).await?;
         database.migrate().await?;
+        crate::people::upgrade(&database, &settings.security.api_tokens).await?;
+        link_telegram_accounts(&database, &settings.telegram.links).await?;
         let lease_owner = options
             .lease_owner
             .unwrap_or_else(|| settings.server.instance_id.clone());
@@ -204,10 +206,13 @@ impl App {
             None => None,
         };
         if let Some(addr) = addr {
-            if settings.security.api_tokens.is_empty() && !addr.ip().is_loopback() {
+            if !addr.ip().is_loopback() && !db::users::credentials_exist(&database).await? {
                 return Err(StartError::Unauthenticated(addr));
             }
             policy.deny_own_port(addr.port());
+            // Authentication is off (nobody has credentials) only on a loopback listener:
+            // the one actually bound decides.
+            settings.server.listen = addr;
         }
         // The metrics listener goes with the API: a standalone CLI capture serves neither.
         let metrics_listener = match settings.server.metrics_listen {
@@ -303,4 +308,29 @@ impl App {
         self.ctx.db.close().await;
         exit
     }
+}
+
+/// Applies `telegram.links` (user name → Telegram account). A link to a missing user, or to an
+/// account another user holds, is logged and skipped: the bot then treats that account as
+/// unlinked.
+async fn link_telegram_accounts(
+    database: &Db,
+    links: &std::collections::BTreeMap<String, u64>,
+) -> Result<(), db::DbError> {
+    for (name, account) in links {
+        let Ok(account) = i64::try_from(*account) else {
+            tracing::warn!(user = %name, "telegram.links: the account id is out of range");
+            continue;
+        };
+        match db::users::by_name(database, name).await? {
+            Some(user) if user.telegram_id == Some(account) => {}
+            Some(user) => {
+                if !db::users::set_telegram(database, user.id, Some(account)).await? {
+                    tracing::warn!(user = %name, account, "telegram.links: that account is linked to another user");
+                }
+            }
+            None => tracing::warn!(user = %name, "telegram.links: no such user"),
+        }
+    }
+    Ok(())
 }

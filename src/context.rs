@@ -64,6 +64,10 @@ pub struct AppContext {
     pub platform_health: PlatformHealth,
     /// yt-dlp/ffmpeg/ffprobe versions for readiness (cached; probing them is slow).
     pub tools: crate::media::tools::ToolProbe,
+    /// Failed sign-ins per name and client address (password guessing is slowed down).
+    pub sign_ins: crate::people::SignInThrottle,
+    /// Credential lookups, one database read per round of concurrent requests.
+    pub credentials: crate::people::Lookups,
     shutting_down: AtomicBool,
 }
 
@@ -76,6 +80,7 @@ impl AppContext {
         lease_owner: String,
     ) -> Self {
         let host_map = settings.host_map();
+        let credentials_db = db.clone();
         let metrics = Metrics::new(settings.metrics.enabled);
         Self {
             space: SpaceFloor::of_mib(settings.storage.min_free_mb),
@@ -92,6 +97,8 @@ impl AppContext {
             host_map,
             platform_health: PlatformHealth::default(),
             tools: crate::media::tools::ToolProbe::new(),
+            sign_ins: crate::people::SignInThrottle::new(),
+            credentials: crate::people::Lookups::new(credentials_db),
             shutting_down: AtomicBool::new(false),
         }
     }

@@ -45,9 +45,15 @@ impl Intake {
 
     /// Asks the Pipeline to record the import of a local file (or find its earlier record).
     /// Counted like a capture, by door and outcome.
-    pub async fn import_file(&self, request: NewImport) -> Result<ImportRecord, JobError> {
+    pub async fn import_file(&self, mut request: NewImport) -> Result<ImportRecord, JobError> {
         let source = request.source;
-        let result = self.pipeline.import(request).await;
+        let result = match self.owner_or_default(request.owner.take(), source).await {
+            Ok(owner) => {
+                request.owner = Some(owner);
+                self.pipeline.import(request).await
+            }
+            Err(e) => Err(e),
+        };
         self.count_submission(
             source,
             result
@@ -77,6 +83,43 @@ impl Intake {
             .observe(Event::CaptureRequested { source, outcome });
     }
 
+    /// Every item has an owner: the one the door names, else the door's own (the watch
+    /// folder's `watch.owner`), else the first admin.
+    async fn owner_or_default(
+        &self,
+        owner: Option<String>,
+        source: Source,
+    ) -> Result<String, JobError> {
+        if let Some(owner) = owner {
+            return Ok(owner);
+        }
+        let db = &self.ctx.db;
+        let unavailable = |e: crate::db::DbError| {
+            JobError::new(
+                ErrorCode::Unavailable,
+                format!("cannot find the owner: {e}"),
+            )
+        };
+        if source == Source::Watch
+            && let Some(name) = &self.ctx.settings.watch.owner
+        {
+            match crate::db::users::by_name(db, name)
+                .await
+                .map_err(unavailable)?
+            {
+                Some(user) => return Ok(user.id.to_string()),
+                None => {
+                    tracing::warn!(owner = %name, "watch.owner names no user; the first admin owns the file")
+                }
+            }
+        }
+        crate::db::users::first_admin(db)
+            .await
+            .map_err(unavailable)?
+            .map(|admin| admin.id.to_string())
+            .ok_or_else(|| JobError::new(ErrorCode::Unavailable, "the vault has no admin"))
+    }
+
     async fn record_url(
         &self,
         raw: &str,
@@ -84,6 +127,7 @@ impl Intake {
         owner: Option<String>,
     ) -> Result<CaptureRecord, JobError> {
         let ctx = &*self.ctx;
+        let owner = Some(self.owner_or_default(owner, source).await?);
         let url = CaptureUrl::parse(raw)
             .map_err(|e| JobError::new(ErrorCode::InvalidUrl, e.to_string()))?;
         let host = url.host().to_string();

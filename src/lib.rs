@@ -15,6 +15,7 @@ pub mod intake;
 pub mod media;
 pub mod metrics;
 pub mod net;
+pub mod people;
 pub mod settings;
 pub mod storage;
 pub mod sys;

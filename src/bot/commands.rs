@@ -1,11 +1,12 @@
 //! The bot's commands. `/delete` and `/cancel` act only on the sender's own items; `/status`
 //! shows any item (everyone on the allow-list shares the vault); `/recent` lists the sender's.
 
+use super::BotCore;
 use super::handle::Passing;
 use super::incoming::{Command, Request};
 use super::replies::{self, human_bytes};
-use super::{BotCore, owner_of};
 use crate::db::items::{self, Item};
+use crate::domain::people::Principal;
 use crate::domain::{ItemId, ItemStatus, JobError};
 
 pub const HELP: &str = "Send me a link (YouTube, Instagram, X, TikTok or any page with a video), \
@@ -20,12 +21,13 @@ a video, or a photo, and I will keep it in the vault.\n\n\
 const RECENT: u32 = 5;
 
 pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result<String, Passing> {
-    let owner = owner_of(request.user);
+    let sender = core.sender(request.user).await?;
+    let owner = sender.user.to_string();
     match command {
         Command::Start | Command::Help => Ok(HELP.into()),
         Command::Unknown(name) => Ok(format!("I do not know /{name}. /help lists what I can do.")),
         Command::Status(id) => {
-            let item = match find(core, id.as_deref(), "status").await? {
+            let item = match find(core, &sender, id.as_deref(), "status").await? {
                 Ok(item) => item,
                 Err(answer) => return Ok(answer),
             };
@@ -50,7 +52,7 @@ pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result
         }
         Command::Stats => stats(core).await,
         Command::Delete(id) => {
-            let item = match own_item(core, id.as_deref(), "delete", &owner).await? {
+            let item = match find(core, &sender, id.as_deref(), "delete").await? {
                 Ok(item) => item,
                 Err(answer) => return Ok(answer),
             };
@@ -65,7 +67,7 @@ pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result
             })
         }
         Command::Cancel(id) => {
-            let item = match own_item(core, id.as_deref(), "cancel", &owner).await? {
+            let item = match find(core, &sender, id.as_deref(), "cancel").await? {
                 Ok(item) => item,
                 Err(answer) => return Ok(answer),
             };
@@ -89,9 +91,11 @@ pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result
     }
 }
 
-/// The item named by `id`, or the answer that explains why there is none.
+/// The item named by `id` if the sender may see it (their own; an admin's: any), or the
+/// answer that explains why there is none. Someone else's item reads as no item at all.
 async fn find(
     core: &BotCore,
+    sender: &Principal,
     id: Option<&str>,
     command: &str,
 ) -> Result<Result<Item, String>, Passing> {
@@ -104,26 +108,10 @@ async fn find(
         return Ok(Err(format!("'{id}' is not an item id.")));
     };
     match items::get(&core.ctx.db, parsed).await {
-        Ok(Some(item)) => Ok(Ok(item)),
-        Ok(None) => Ok(Err(format!("There is no item {parsed}."))),
+        Ok(Some(item)) if sender.may_see(item.owner.as_deref()) => Ok(Ok(item)),
+        Ok(_) => Ok(Err(format!("There is no item {parsed}."))),
         Err(e) => Err(Passing::new(e.to_string())),
     }
-}
-
-/// Like `find`, for the sender's own items only.
-async fn own_item(
-    core: &BotCore,
-    id: Option<&str>,
-    command: &str,
-    owner: &str,
-) -> Result<Result<Item, String>, Passing> {
-    Ok(match find(core, id, command).await? {
-        Ok(item) if item.owner.as_deref() == Some(owner) => Ok(item),
-        // Saying "not yours" rather than "no such item" reveals nothing: ids are unguessable
-        // and everyone on the allow-list may see any item with /status.
-        Ok(item) => Err(format!("{} is not yours to {command}.", item.id)),
-        Err(answer) => Err(answer),
-    })
 }
 
 /// The Pipeline's answer: a refusal that will pass is `Passing` (the update is tried again),

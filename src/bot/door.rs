@@ -44,7 +44,7 @@ impl Door for BotDoor {
         async move {
             let core = &self.core;
             let settings = &core.ctx.settings.telegram;
-            if settings.allowed_users.is_empty() {
+            if settings.allowed_accounts().is_empty() {
                 tracing::warn!(
                     "telegram.allowed_users is empty: the bot answers nobody (add your numeric user id)"
                 );

@@ -8,7 +8,7 @@
 use teloxide::types::Update;
 
 use super::incoming::{Incoming, Request, What, classify};
-use super::{BotCore, commands, owner_of, replies, uploads};
+use super::{BotCore, commands, replies, uploads};
 use crate::clock;
 use crate::db::items::Item;
 use crate::db::telegram::{self, Reply};
@@ -49,7 +49,8 @@ const HINT: &str =
 
 pub async fn handle(core: &BotCore, update: &Update) -> Result<(), Passing> {
     // The allow-list is checked again: it may have changed since the update was stored.
-    let Incoming::Act(request) = classify(update, &core.ctx.settings.telegram.allowed_users) else {
+    let Incoming::Act(request) = classify(update, &core.ctx.settings.telegram.allowed_accounts())
+    else {
         return Ok(());
     };
     match &request.what {
@@ -74,7 +75,7 @@ pub async fn handle(core: &BotCore, update: &Update) -> Result<(), Passing> {
 }
 
 async fn submit_links(core: &BotCore, request: &Request, links: &[String]) -> Result<(), Passing> {
-    let owner = owner_of(request.user);
+    let owner = core.sender(request.user).await?.user.to_string();
     let mut outcomes = Vec::with_capacity(links.len());
     for link in links {
         match core

@@ -32,14 +32,27 @@ use std::sync::Arc;
 
 use crate::actors::{Handles, PipelineHandle, StorageHandle};
 use crate::context::AppContext;
+use crate::domain::people::Principal;
 use crate::intake::Intake;
 
-/// The owner recorded on items submitted through the bot.
-pub fn owner_of(user: u64) -> String {
-    format!("telegram:{user}")
-}
-
 impl BotCore {
+    /// Who a Telegram account acts as: the vault user linked to it (`telegram.links`,
+    /// `prsnl user link-telegram`), or else a member of its own (`telegram-<id>`), made the
+    /// first time it sends something: each account keeps a private library, as before people
+    /// existed, and an admin can move it to a real user later (`prsnl user remove
+    /// telegram-<id> --transfer-to NAME`).
+    pub async fn sender(&self, user: u64) -> Result<Principal, handle::Passing> {
+        let account = i64::try_from(user)
+            .map_err(|_| handle::Passing::new(String::from("a Telegram user id out of range")))?;
+        let found = crate::db::people::telegram_user(&self.ctx.db, account, crate::clock::now())
+            .await
+            .map_err(|e| handle::Passing::new(e.to_string()))?;
+        Ok(Principal {
+            user: found.id,
+            role: found.role,
+        })
+    }
+
     /// Tells a stranger, once an hour at most, that the bot is not for them.
     pub async fn refuse(&self, chat: i64, user: u64) {
         if !self.refusals.due(user, std::time::Instant::now()) {

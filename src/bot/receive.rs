@@ -30,7 +30,7 @@ pub enum Received {
 /// Stores `update` if its sender may use the bot. An error means it was not stored, and
 /// Telegram must not be told it arrived.
 pub async fn receive(ctx: &AppContext, update: &Update) -> Result<Received, DbError> {
-    match classify(update, &ctx.settings.telegram.allowed_users) {
+    match classify(update, &ctx.settings.telegram.allowed_accounts()) {
         Incoming::Ignore(why) => Ok(Received::Ignored(why)),
         Incoming::Stranger { chat, user } => Ok(Received::Refuse { chat, user }),
         Incoming::Act(_) => {

@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
+use super::BotCore;
 use super::api::TelegramError;
 use super::handle::{Passing, follow, say};
 use super::incoming::{Request, Upload, UploadKind};
 use super::replies::human_bytes;
-use super::{BotCore, owner_of};
 use crate::db::imports::{ImportPayload, NewImport};
 use crate::db::record;
 use crate::domain::{ItemKind, Source};
@@ -20,8 +20,18 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
         say(core, request.chat, &too_large(upload, max_bytes)).await;
         return Ok(());
     }
-    let key = format!("telegram:{}", upload.unique_id);
-    match record::find_import(&core.ctx.db, &key).await {
+    let owner = core.sender(request.user).await?.user.to_string();
+    // Per owner: the same video forwarded by two people is two items. (Releases before
+    // people keyed uploads by the file alone; such an item is found if it is the sender's.)
+    let key = format!("telegram:{owner}:{}", upload.unique_id);
+    let legacy = format!("telegram:{}", upload.unique_id);
+    let earlier = match record::find_import(&core.ctx.db, &key).await {
+        Ok(None) => record::find_import(&core.ctx.db, &legacy)
+            .await
+            .map(|found| found.filter(|item| item.owner.as_deref() == Some(owner.as_str()))),
+        found => found,
+    };
+    match earlier {
         Ok(Some(item)) => {
             follow(core, request.chat, &item).await;
             return Ok(());
@@ -62,7 +72,7 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
     let import = NewImport {
         key,
         source: Source::Telegram,
-        owner: Some(owner_of(request.user)),
+        owner: Some(owner),
         title: upload
             .title
             .clone()

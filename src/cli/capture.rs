@@ -61,6 +61,7 @@ pub async fn run(
     url: &str,
     server: Option<String>,
     token: Option<String>,
+    user: Option<String>,
 ) -> ExitCode {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -84,8 +85,12 @@ pub async fn run(
         }
     };
     match server {
+        // A server knows who is asking from the token.
+        Some(_) if user.is_some() => fail(
+            "--user is for a capture without a server; a server's captures belong to the token's user",
+        ),
         Some(server) => remote(&client, &server, token.as_deref(), url).await,
-        None => standalone(settings, url).await,
+        None => standalone(settings, url, user.as_deref()).await,
     }
 }
 
@@ -144,7 +149,7 @@ async fn remote(
     )
 }
 
-async fn standalone(settings: Settings, url: &str) -> ExitCode {
+async fn standalone(settings: Settings, url: &str, user: Option<&str>) -> ExitCode {
     let owner = format!("{}-cli-{}", settings.server.instance_id, std::process::id());
     let options = StartOptions {
         listener: None,
@@ -155,7 +160,21 @@ async fn standalone(settings: Settings, url: &str) -> ExitCode {
         Err(e) => return fail(e),
     };
     let ctx = std::sync::Arc::clone(app.context());
-    let record = match app.intake().submit_url(url, Source::Api, None).await {
+    let owner = match user {
+        None => None, // the first admin's
+        Some(name) => match crate::db::users::by_name(&ctx.db, name).await {
+            Ok(Some(user)) => Some(user.id.to_string()),
+            Ok(None) => {
+                app.shutdown().await;
+                return fail(format!("there is no user named {}", name.escape_debug()));
+            }
+            Err(e) => {
+                app.shutdown().await;
+                return fail(e);
+            }
+        },
+    };
+    let record = match app.intake().submit_url(url, Source::Api, owner).await {
         Ok(record) => record,
         Err(e) => {
             app.shutdown().await;

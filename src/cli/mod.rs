@@ -1,8 +1,11 @@
-//! The `prsnl` command line: `serve`, `capture`, `doctor`, `tools`, `migrate`.
+//! The `prsnl` command line: `serve`, `capture`, `doctor`, `tools`, `migrate`, `user`,
+//! `token`.
 
 mod capture;
 mod doctor;
+mod people;
 mod serve;
+mod tokens;
 mod tools;
 
 use std::path::PathBuf;
@@ -46,9 +49,12 @@ pub enum Command {
         /// answers there; otherwise the capture runs here, on the local database).
         #[arg(long, value_name = "URL")]
         server: Option<String>,
-        /// Bearer token for a server with security.api_tokens.
+        /// Bearer token for a server (`prsnl token create NAME`).
         #[arg(long, env = "PRSNL_API_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Without a server: the user who owns the capture (default: the first admin).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
     },
     /// Check the tools, the database and the media root; non-zero exit on a failed check.
     Doctor,
@@ -57,6 +63,12 @@ pub enum Command {
     Tools(ToolsCommand),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage users (on the database directly, with or without a running server).
+    #[command(subcommand)]
+    User(people::UserCommand),
+    /// Manage API tokens (on the database directly).
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,9 +111,14 @@ pub fn run(cli: Cli) -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve::run(settings).await,
-            Command::Capture { url, server, token } => {
-                capture::run(settings, &url, server, token).await
-            }
+            Command::Capture {
+                url,
+                server,
+                token,
+                user,
+            } => capture::run(settings, &url, server, token, user).await,
+            Command::User(command) => people::user(&settings, command).await,
+            Command::Token(command) => tokens::token(&settings, command).await,
             Command::Doctor => doctor::run(&settings).await,
             Command::Tools(ToolsCommand::Update) => tools::update(&settings).await,
             Command::Migrate => migrate(&settings).await,

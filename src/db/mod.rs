@@ -16,11 +16,15 @@ pub mod imports;
 pub mod items;
 pub mod jobs;
 pub mod outcome;
+pub mod people;
 pub mod record;
 pub mod recovery;
 pub mod removal;
 pub mod renditions;
+pub mod sessions;
 pub mod telegram;
+pub mod tokens;
+pub mod users;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -66,7 +66,14 @@ pub async fn capture(
     let canonical = new.url.as_str();
     let media_id = new.platform_media_id.as_deref();
     let mut tx = db.begin_write().await?;
-    let earlier = items::same_video(&mut tx, canonical, new.platform, media_id).await?;
+    let earlier = items::same_video(
+        &mut tx,
+        new.owner.as_deref(),
+        canonical,
+        new.platform,
+        media_id,
+    )
+    .await?;
     faults.pass(FaultPoint::RecordAfterLookup).await;
     let inserted = earlier.is_none() && {
         let row = NewItem {
@@ -90,9 +97,15 @@ pub async fn capture(
         // nothing, and the row is visible now).
         let existing = match earlier {
             Some(item) => item,
-            None => items::same_video(&mut tx, canonical, new.platform, media_id)
-                .await?
-                .ok_or_else(|| DbError::Corrupt("a conflicting capture vanished".into()))?,
+            None => items::same_video(
+                &mut tx,
+                new.owner.as_deref(),
+                canonical,
+                new.platform,
+                media_id,
+            )
+            .await?
+            .ok_or_else(|| DbError::Corrupt("a conflicting capture vanished".into()))?,
         };
         // A resubmission of a failed capture is the user asking to try again.
         if !items::reopen(&mut tx, existing.id, now).await? {

@@ -30,8 +30,14 @@ pub enum ErrorCode {
     /// The item is an image: it has no video stream, renditions or transcodes (its bytes are
     /// at `/api/images/{id}`).
     NotAVideo,
-    /// Missing or wrong bearer token.
+    /// Missing or wrong bearer token or session (or a wrong name or password at sign-in).
     Unauthorized,
+    /// Authenticated, but the route is for admins.
+    Forbidden,
+    /// Too many failed sign-ins for this name or address: wait `Retry-After` seconds.
+    TooManyAttempts,
+    /// A user of that name exists already.
+    NameTaken,
     /// The request body is larger than `server.max_body_kb`.
     PayloadTooLarge,
     /// A malformed request: bad JSON, a missing field, a wrong method.
@@ -110,6 +116,9 @@ impl ErrorCode {
         Self::WouldUpscale,
         Self::NotAVideo,
         Self::Unauthorized,
+        Self::Forbidden,
+        Self::TooManyAttempts,
+        Self::NameTaken,
         Self::PayloadTooLarge,
         Self::BadRequest,
         Self::ShuttingDown,
@@ -152,6 +161,9 @@ impl ErrorCode {
             Self::WouldUpscale => "would_upscale",
             Self::NotAVideo => "not_a_video",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::NameTaken => "name_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::BadRequest => "bad_request",
             Self::ShuttingDown => "shutting_down",
@@ -221,6 +233,9 @@ impl ErrorCode {
         match self {
             Self::InvalidUrl | Self::SsrfBlocked | Self::InvalidId | Self::BadRequest => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NameTaken => 409,
+            Self::TooManyAttempts => 429,
             Self::NotFound | Self::RenditionNotFound | Self::NotAVideo => 404,
             Self::NotReady => 409,
             Self::PayloadTooLarge => 413,

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod item;
 pub mod job;
 pub mod layout;
+pub mod people;
 pub mod platform;
 pub mod quality;
 pub mod range;

@@ -12,6 +12,7 @@ use super::dto::ItemJson;
 use super::error::{ApiError, respond};
 use crate::context::AppContext;
 use crate::db::record::CaptureOutcome;
+use crate::domain::people::Principal;
 use crate::domain::{ErrorCode, Source};
 use crate::intake::Intake;
 
@@ -21,11 +22,22 @@ struct CaptureBody {
     url: String,
 }
 
-pub async fn create(body: Bytes, ctx: Arc<AppContext>, intake: Intake) -> Response {
-    respond(capture(&body, &ctx, &intake).await)
+pub async fn create(
+    principal: Principal,
+    body: Bytes,
+    ctx: Arc<AppContext>,
+    intake: Intake,
+) -> Response {
+    respond(capture(&principal, &body, &ctx, &intake).await)
 }
 
-async fn capture(body: &[u8], ctx: &AppContext, intake: &Intake) -> Result<Response, ApiError> {
+/// Records a capture for whoever asked: the same URL from two people makes two items.
+async fn capture(
+    principal: &Principal,
+    body: &[u8],
+    ctx: &AppContext,
+    intake: &Intake,
+) -> Result<Response, ApiError> {
     let body: CaptureBody = serde_json::from_slice(body).map_err(|e| {
         intake.count_submission(Source::Api, Err(ErrorCode::BadRequest));
         ApiError::bad_request(
@@ -33,7 +45,8 @@ async fn capture(body: &[u8], ctx: &AppContext, intake: &Intake) -> Result<Respo
             format!("the body must be JSON like {{\"url\": \"…\"}}: {e}"),
         )
     })?;
-    let record = intake.submit_url(&body.url, Source::Api, None).await?;
+    let owner = Some(principal.user.to_string());
+    let record = intake.submit_url(&body.url, Source::Api, owner).await?;
     let status = match record.outcome {
         CaptureOutcome::Created | CaptureOutcome::Requeued => StatusCode::ACCEPTED,
         CaptureOutcome::Existing => StatusCode::OK,

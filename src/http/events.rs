@@ -20,17 +20,18 @@ use super::error::{ApiError, respond};
 use super::items::load;
 use crate::context::{AppContext, ItemChange, ItemEvent};
 use crate::db::items::{self, Item};
+use crate::domain::people::Principal;
 use crate::domain::{ItemId, ItemStatus};
 
 const RECHECK: Duration = Duration::from_secs(2);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub async fn follow(id: String, ctx: Arc<AppContext>) -> Response {
+pub async fn follow(id: String, principal: Principal, ctx: Arc<AppContext>) -> Response {
     respond(
         async {
             // Subscribe before reading the item, so no change falls between the two.
             let live = ctx.events.subscribe();
-            let item = load(&ctx, &id).await?;
+            let item = load(&ctx, &principal, &id).await?;
             let (tx, mut rx) = mpsc::channel::<Result<Event, Infallible>>(64);
             tokio::spawn(produce(Arc::clone(&ctx), item, live, tx));
             let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));

@@ -12,25 +12,28 @@ use super::dto::ItemJson;
 use super::error::{ApiError, respond};
 use crate::context::AppContext;
 use crate::db::items::{self, Item, ListFilter};
+use crate::domain::people::{Principal, UserId};
 use crate::domain::{ErrorCode, ItemId, ItemStatus, Platform};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
-/// Parses an id from the path (400 `invalid_id`) and loads the item (404 `not_found`).
-pub async fn load(ctx: &AppContext, id: &str) -> Result<Item, ApiError> {
+/// Parses an id from the path (400 `invalid_id`) and loads the item (404 `not_found`, also
+/// when it is someone else's: a member never learns that another's item exists).
+pub async fn load(ctx: &AppContext, principal: &Principal, id: &str) -> Result<Item, ApiError> {
     let id = ItemId::parse(id)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))?;
     items::get(&ctx.db, id)
         .await
         .map_err(ApiError::internal)?
+        .filter(|item| principal.may_see(item.owner.as_deref()))
         .ok_or_else(|| ApiError::not_found(format!("no item {id}")))
 }
 
-pub async fn get(id: String, ctx: Arc<AppContext>) -> Response {
+pub async fn get(id: String, principal: Principal, ctx: Arc<AppContext>) -> Response {
     respond(
         async {
-            let item = load(&ctx, &id).await?;
+            let item = load(&ctx, &principal, &id).await?;
             let renditions = crate::db::renditions::for_item(&ctx.db, item.id)
                 .await
                 .map_err(ApiError::internal)?;
@@ -47,18 +50,51 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-pub async fn list(query: HashMap<String, String>, ctx: Arc<AppContext>) -> Response {
-    respond(list_page(&query, &ctx).await)
+pub async fn list(
+    query: HashMap<String, String>,
+    principal: Principal,
+    ctx: Arc<AppContext>,
+) -> Response {
+    respond(list_page(&query, &principal, &ctx).await)
+}
+
+/// Whose items a listing shows: a member's own; an admin's choice (`?owner=` a user id or
+/// name), everyone's by default.
+async fn owner_filter(
+    query: &HashMap<String, String>,
+    principal: &Principal,
+    ctx: &AppContext,
+) -> Result<Option<String>, ApiError> {
+    let Some(owner) = query.get("owner") else {
+        return Ok((!principal.is_admin()).then(|| principal.user.to_string()));
+    };
+    let user = match UserId::parse(owner) {
+        Ok(id) => crate::db::users::by_id(&ctx.db, id).await,
+        Err(_) => crate::db::users::by_name(&ctx.db, owner).await,
+    }
+    .map_err(ApiError::internal)?;
+    match user {
+        Some(user) if principal.is_admin() || user.id == principal.user => {
+            Ok(Some(user.id.to_string()))
+        }
+        // A member asking for someone else's library gets what they would get for a user
+        // that does not exist: nothing about whether it does.
+        _ => Err(ApiError::bad_request(
+            ErrorCode::BadRequest,
+            "unknown owner: give a user id or name",
+        )),
+    }
 }
 
 async fn list_page(
     query: &HashMap<String, String>,
+    principal: &Principal,
     ctx: &AppContext,
 ) -> Result<Response, ApiError> {
     let bad = |msg: String| ApiError::bad_request(ErrorCode::BadRequest, msg);
     if let Some(unknown) = query
         .keys()
-        .find(|k| !["status", "platform", "limit", "cursor"].contains(&k.as_str()))
+        .find(|k| !["status", "platform", "limit", "cursor", "owner"].contains(&k.as_str()))
     {
         return Err(bad(format!("unknown query parameter '{unknown}'")));
     }
@@ -87,6 +123,7 @@ async fn list_page(
         status,
         platform,
         before,
+        owner: owner_filter(query, principal, ctx).await?,
         limit: limit + 1,
     };
     let mut rows = items::list(&ctx.db, &filter)

@@ -17,6 +17,9 @@ mod health;
 mod images;
 mod items;
 pub mod observe;
+mod people;
+mod people_routes;
+mod session;
 mod storage;
 mod telegram;
 mod videos;
@@ -114,8 +117,11 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         nothing() // served on its own listener only
     };
 
+    // Who the request acts for: every /api route but signing in and out names it.
+    let who = || auth::principal(ctx.clone());
     let capture = warp::path!("capture")
         .and(warp::post())
+        .and(who())
         .and(warp::body::content_length_limit(body_limit))
         .and(warp::body::bytes())
         .and(with_ctx(ctx.clone()))
@@ -124,22 +130,27 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
     let list = warp::path!("items")
         .and(warp::get())
         .and(warp::query::<HashMap<String, String>>())
+        .and(who())
         .and(with_ctx(ctx.clone()))
         .then(items::list);
     let item = warp::path!("items" / String)
         .and(warp::get())
+        .and(who())
         .and(with_ctx(ctx.clone()))
         .then(items::get);
     let metadata = warp::path!("videos" / String / "metadata")
         .and(warp::get())
+        .and(who())
         .and(with_ctx(ctx.clone()))
         .then(videos::metadata);
     let events = warp::path!("items" / String / "events")
         .and(warp::get())
+        .and(who())
         .and(with_ctx(ctx.clone()))
         .then(events::follow);
     let stream = warp::path!("videos" / String / "stream")
         .and(get_or_head())
+        .and(who())
         .and(warp::query::<HashMap<String, String>>())
         .and(warp::method())
         .and(warp::header::headers_cloned())
@@ -147,18 +158,21 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         .then(videos::stream);
     let thumbnail = warp::path!("videos" / String / "thumbnail" / String)
         .and(get_or_head())
+        .and(who())
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(with_ctx(ctx.clone()))
         .then(videos::thumbnail);
     let image = warp::path!("images" / String)
         .and(get_or_head())
+        .and(who())
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(with_ctx(ctx.clone()))
         .then(images::image);
     let transcode = warp::path!("videos" / String / "transcode")
         .and(warp::post())
+        .and(who())
         .and(warp::body::content_length_limit(body_limit))
         .and(warp::body::bytes())
         .and(with_ctx(ctx.clone()))
@@ -166,40 +180,48 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         .then(videos::transcode);
     let delete = warp::path!("videos" / String)
         .and(warp::delete())
-        .and(with(pipeline))
+        .and(who())
+        .and(with_ctx(ctx.clone()))
+        .and(with(pipeline.clone()))
         .then(videos::delete);
     let stats = warp::path!("storage" / "stats")
         .and(warp::get())
+        .and(who())
+        .and(with_ctx(ctx.clone()))
         .and(with(storage.clone()))
         .then(storage::stats);
     let cleanup = warp::path!("storage" / "cleanup")
         .and(warp::post())
+        .and(who())
         .and(with(storage))
         .then(storage::cleanup);
-
-    let api = warp::path("api").and(auth::required(ctx.clone())).and(
-        capture
-            .or(list)
-            .unify()
-            .or(item)
-            .unify()
-            .or(events)
-            .unify()
-            .or(metadata)
-            .unify()
-            .or(stream)
-            .unify()
-            .or(thumbnail)
-            .unify()
-            .or(image)
-            .unify()
-            .or(transcode)
-            .unify()
-            .or(delete)
-            .unify()
-            .or(stats)
-            .unify()
-            .or(cleanup)
+    let item_routes = capture
+        .or(list)
+        .unify()
+        .or(item)
+        .unify()
+        .or(events)
+        .unify()
+        .or(metadata)
+        .unify()
+        .or(stream)
+        .unify()
+        .or(thumbnail)
+        .unify()
+        .or(image)
+        .unify()
+        .or(transcode)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(stats)
+        .unify()
+        .or(cleanup)
+        .unify()
+        .boxed();
+    let api = warp::path("api").and(
+        item_routes
+            .or(people_routes::routes(ctx.clone(), &pipeline, body_limit))
             .unify(),
     );
 
@@ -251,11 +273,11 @@ pub async fn serve(
             permit = Arc::clone(&slots).acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = &mut stop => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     ctx.faults.crash_if_armed(FaultPoint::HttpAccept);
-                    stream
+                    (stream, peer)
                 }
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(error = %e, "cannot accept a connection; retrying");
@@ -268,7 +290,7 @@ pub async fn serve(
         };
         let connection = builder.serve_connection(
             TokioIo::new(stream),
-            TowerToHyperService::new(service.clone()),
+            TowerToHyperService::new(service.for_peer(peer)),
         );
         let watched = graceful.watch(connection);
         connections.spawn(async move {

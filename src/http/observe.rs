@@ -55,6 +55,18 @@ pub struct Observed<S> {
     /// The configurable path of the Telegram webhook, when it is served.
     webhook_path: Option<Arc<str>>,
     access: Arc<AccessLog>,
+    /// The connection's peer, handed to the routes (sign-in throttling by address).
+    peer: Option<std::net::SocketAddr>,
+}
+
+impl<S: Clone> Observed<S> {
+    /// This service for one connection from `peer`.
+    pub fn for_peer(&self, peer: std::net::SocketAddr) -> Self {
+        Self {
+            peer: Some(peer),
+            ..self.clone()
+        }
+    }
 }
 
 impl<S> Observed<S> {
@@ -69,6 +81,7 @@ impl<S> Observed<S> {
             ctx,
             webhook_path,
             access,
+            peer: None,
         }
     }
 }
@@ -86,8 +99,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let started = Instant::now();
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(super::auth::Peer(peer));
+        }
         // The webhook's path is configurable; it is one route whatever it is called.
         let route = if self.webhook_path.as_deref() == Some(request.uri().path()) {
             Route::TelegramWebhook

@@ -5,9 +5,13 @@ use serde::Serialize;
 use warp::Reply;
 use warp::reply::Response;
 
-use super::error::respond;
+use std::sync::Arc;
+
+use super::error::{ApiError, respond};
 use crate::actors::StorageHandle;
+use crate::context::AppContext;
 use crate::db::items::Tally;
+use crate::domain::people::Principal;
 
 #[derive(Serialize)]
 struct TallyJson {
@@ -43,11 +47,34 @@ struct StatsJson {
     total_bytes: u64,
     /// The filesystem holding media_root.
     disk: DiskJson,
+    /// The asking admin's own usage.
+    user: MineJson,
 }
 
-pub async fn stats(storage: StorageHandle) -> Response {
+/// What a user keeps against their quota.
+#[derive(Serialize)]
+struct MineJson {
+    usage_bytes: u64,
+    quota_bytes: Option<u64>,
+}
+
+/// An admin sees the whole vault and their own usage; a member only their own usage and
+/// quota (the vault's totals are not theirs to know).
+pub async fn stats(principal: Principal, ctx: Arc<AppContext>, storage: StorageHandle) -> Response {
     respond(
         async {
+            let user = crate::db::users::by_id(&ctx.db, principal.user)
+                .await
+                .map_err(ApiError::internal)?;
+            let mine = MineJson {
+                usage_bytes: crate::db::people::usage_of(&ctx.db, principal.user)
+                    .await
+                    .map_err(ApiError::internal)?,
+                quota_bytes: user.and_then(|u| u.quota_bytes),
+            };
+            if !principal.is_admin() {
+                return Ok(warp::reply::json(&serde_json::json!({ "user": mine })).into_response());
+            }
             let stats = storage.stats().await?;
             let s = stats.stored;
             let body = StatsJson {
@@ -62,6 +89,7 @@ pub async fn stats(storage: StorageHandle) -> Response {
                     total_bytes: stats.disk_total_bytes,
                     free_bytes: stats.disk_free_bytes,
                 },
+                user: mine,
             };
             Ok(warp::reply::json(&body).into_response())
         }
@@ -69,9 +97,10 @@ pub async fn stats(storage: StorageHandle) -> Response {
     )
 }
 
-pub async fn cleanup(storage: StorageHandle) -> Response {
+pub async fn cleanup(principal: Principal, storage: StorageHandle) -> Response {
     respond(
         async {
+            super::auth::admin(&principal)?;
             let report = storage.sweep().await?;
             Ok(warp::reply::json(&report).into_response())
         }

@@ -20,11 +20,16 @@ use crate::context::AppContext;
 use crate::db::items::Item;
 use crate::db::record::TranscodeRequest;
 use crate::db::renditions;
+use crate::domain::people::Principal;
 use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, Quality, ThumbSize};
 use crate::storage::served::{ServedFile, Variant};
 
-pub async fn completed(ctx: &AppContext, id: &str) -> Result<Item, ApiError> {
-    let item = load(ctx, id).await?;
+pub async fn completed(
+    ctx: &AppContext,
+    principal: &Principal,
+    id: &str,
+) -> Result<Item, ApiError> {
+    let item = load(ctx, principal, id).await?;
     if item.status != ItemStatus::Completed {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -74,10 +79,10 @@ fn parse_quality(text: &str) -> Result<Quality, ApiError> {
     })
 }
 
-pub async fn metadata(id: String, ctx: Arc<AppContext>) -> Response {
+pub async fn metadata(id: String, principal: Principal, ctx: Arc<AppContext>) -> Response {
     respond(
         async {
-            let item = completed(&ctx, &id).await?;
+            let item = completed(&ctx, &principal, &id).await?;
             let renditions = renditions::for_item(&ctx.db, item.id)
                 .await
                 .map_err(ApiError::internal)?;
@@ -89,28 +94,26 @@ pub async fn metadata(id: String, ctx: Arc<AppContext>) -> Response {
     )
 }
 
-/// Completed files never change, so caches may keep them; with API tokens configured the
-/// response is for one user, so only private caches may.
-pub(super) fn cache_control(ctx: &AppContext) -> &'static str {
-    if ctx.settings.security.api_tokens.is_empty() {
-        "public, max-age=31536000, immutable"
-    } else {
-        "private, max-age=31536000, immutable"
-    }
-}
+/// Completed files never change, so caches may keep them; an item is its owner's, so only
+/// private caches may.
+pub(super) const CACHE_CONTROL: &str = "private, max-age=31536000, immutable";
 
 /// The file to serve, from memory when recently served, else from the database and disk.
 pub(super) async fn served_file(
     ctx: &AppContext,
+    principal: &Principal,
     id: &str,
     variant: Variant,
 ) -> Result<Arc<ServedFile>, ApiError> {
     let item_id = ItemId::parse(id)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))?;
     if let Some(file) = ctx.served.get(item_id, variant) {
+        if !principal.may_see(file.owner.as_deref()) {
+            return Err(ApiError::not_found(format!("no item {item_id}")));
+        }
         return Ok(file);
     }
-    let item = completed(ctx, id).await?;
+    let item = completed(ctx, principal, id).await?;
     check_variant(&item, variant)?;
     let hash = item.sha256.clone().unwrap_or_default();
     let short = &hash[..hash.len().min(16)];
@@ -134,12 +137,13 @@ pub(super) async fn served_file(
         .resolve(&relative)
         .ok_or_else(|| ApiError::internal(format!("unsafe stored path for {item_id}")))?;
     let completed_at = item.completed_at;
-    let file = tokio::task::spawn_blocking(move || ServedFile::open(&path, version, completed_at))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
-            ApiError::internal(format!("stored file of {item_id} cannot be opened: {e}"))
-        })?;
+    let owner = item.owner.clone();
+    let file = tokio::task::spawn_blocking(move || {
+        ServedFile::open(&path, version, completed_at).map(|file| ServedFile { owner, ..file })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(format!("stored file of {item_id} cannot be opened: {e}")))?;
     let file = Arc::new(file);
     ctx.served.insert(item_id, variant, Arc::clone(&file));
     Ok(file)
@@ -147,6 +151,7 @@ pub(super) async fn served_file(
 
 pub async fn stream(
     id: String,
+    principal: Principal,
     query: HashMap<String, String>,
     method: Method,
     headers: HeaderMap,
@@ -158,10 +163,10 @@ pub async fn stream(
                 None => Variant::Video,
                 Some(q) => Variant::Rendition(parse_quality(q)?),
             };
-            let file = served_file(&ctx, &id, variant).await?;
+            let file = served_file(&ctx, &principal, &id, variant).await?;
             let how = Presentation {
                 content_type: "video/mp4",
-                cache_control: cache_control(&ctx),
+                cache_control: CACHE_CONTROL,
                 sent: ctx.metrics.streamed_counter(),
             };
             Ok(serve(&file, &how, &headers, method == Method::HEAD))
@@ -173,6 +178,7 @@ pub async fn stream(
 pub async fn thumbnail(
     id: String,
     size: String,
+    principal: Principal,
     method: Method,
     headers: HeaderMap,
     ctx: Arc<AppContext>,
@@ -182,10 +188,10 @@ pub async fn thumbnail(
             let size = ThumbSize::parse(&size).ok_or_else(|| {
                 ApiError::not_found("thumbnail sizes are small, medium and large")
             })?;
-            let file = served_file(&ctx, &id, Variant::Thumbnail(size)).await?;
+            let file = served_file(&ctx, &principal, &id, Variant::Thumbnail(size)).await?;
             let how = Presentation {
                 content_type: "image/jpeg",
-                cache_control: cache_control(&ctx),
+                cache_control: CACHE_CONTROL,
                 sent: ctx.metrics.streamed_counter(),
             };
             Ok(serve(&file, &how, &headers, method == Method::HEAD))
@@ -203,6 +209,7 @@ struct TranscodeBody {
 /// `POST /api/videos/{id}/transcode {"quality": "480p"}`.
 pub async fn transcode(
     id: String,
+    principal: Principal,
     body: Bytes,
     ctx: Arc<AppContext>,
     pipeline: PipelineHandle,
@@ -212,7 +219,7 @@ pub async fn transcode(
             let body: TranscodeBody = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, format!("the body must be JSON like {{\"quality\": \"480p\"}}: {e}")))?;
             let quality = parse_quality(&body.quality)?;
-            let item = completed(&ctx, &id).await?;
+            let item = completed(&ctx, &principal, &id).await?;
             if item.kind != ItemKind::Video {
                 return Err(not_a_video(&item));
             }
@@ -236,11 +243,15 @@ pub async fn transcode(
 }
 
 /// `DELETE /api/videos/{id}` (a video or an image): 204, then 404 for ever after.
-pub async fn delete(id: String, pipeline: PipelineHandle) -> Response {
+pub async fn delete(
+    id: String,
+    principal: Principal,
+    ctx: Arc<AppContext>,
+    pipeline: PipelineHandle,
+) -> Response {
     respond(
         async {
-            let item = ItemId::parse(&id)
-                .map_err(|e| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))?;
+            let item = load(&ctx, &principal, &id).await?.id;
             let deleted = pipeline.delete(item).await?;
             if !deleted {
                 return Err(ApiError::not_found(format!("no item {item}")));

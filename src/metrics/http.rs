@@ -28,12 +28,18 @@ pub enum Route {
     StorageStats,
     StorageCleanup,
     TelegramWebhook,
+    Me,
+    Session,
+    AdminUsers,
+    AdminUser,
+    AdminUserTokens,
+    AdminToken,
     /// Anything else (answered 404 or 405).
     Other,
 }
 
 impl Route {
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 23] = [
         Self::Healthz,
         Self::Readyz,
         Self::Metrics,
@@ -50,6 +56,12 @@ impl Route {
         Self::StorageStats,
         Self::StorageCleanup,
         Self::TelegramWebhook,
+        Self::Me,
+        Self::Session,
+        Self::AdminUsers,
+        Self::AdminUser,
+        Self::AdminUserTokens,
+        Self::AdminToken,
         Self::Other,
     ];
 
@@ -71,6 +83,12 @@ impl Route {
             Self::StorageStats => "/api/storage/stats",
             Self::StorageCleanup => "/api/storage/cleanup",
             Self::TelegramWebhook => "/telegram/webhook",
+            Self::Me => "/api/me",
+            Self::Session => "/api/session",
+            Self::AdminUsers => "/api/admin/users",
+            Self::AdminUser => "/api/admin/users/{id}",
+            Self::AdminUserTokens => "/api/admin/users/{id}/tokens",
+            Self::AdminToken => "/api/admin/tokens/{id}",
             Self::Other => "other",
         }
     }
@@ -135,6 +153,26 @@ impl Route {
             ] => Self::VideoThumbnail,
             [Some("api"), Some("storage"), Some("stats"), None, ..] => Self::StorageStats,
             [Some("api"), Some("storage"), Some("cleanup"), None, ..] => Self::StorageCleanup,
+            [Some("api"), Some("me"), None, ..] => Self::Me,
+            [Some("api"), Some("session"), None, ..] => Self::Session,
+            [Some("api"), Some("admin"), Some("users"), None, ..] => Self::AdminUsers,
+            [Some("api"), Some("admin"), Some("users"), Some(_), None, ..] => Self::AdminUser,
+            [
+                Some("api"),
+                Some("admin"),
+                Some("users"),
+                Some(_),
+                Some("tokens"),
+                None,
+            ] => Self::AdminUserTokens,
+            [
+                Some("api"),
+                Some("admin"),
+                Some("tokens"),
+                Some(_),
+                None,
+                ..,
+            ] => Self::AdminToken,
             _ => Self::Other,
         }
     }

@@ -10,6 +10,7 @@
 //! This module is a foundation: it may use `domain` and nothing else of the crate.
 
 mod parse;
+mod people_keys;
 mod raw;
 mod rules;
 mod secret;
@@ -229,7 +230,7 @@ mod tests {
                 "storage.max_video_size_mb",
             ),
             ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
-            ("[server]\nlisten = \"0.0.0.0:8080\"\n", "server.listen"),
+            ("[server]\nlisten = \"0.0.0.0\"\n", "server.listen"),
             ("[database]\nurl = \"mysql://x\"\n", "database.url"),
             (
                 "[security]\nssrf_allow = [\"0.0.0.0/0:*\"]\n",

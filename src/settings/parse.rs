@@ -17,7 +17,7 @@ use super::sections::{
     PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings, ServerSettings,
     StorageSettings, TelegramSettings, WatchSettings,
 };
-use super::{Settings, SettingsError};
+use super::{Settings, SettingsError, people_keys};
 use crate::domain::Platform;
 
 /// The typed settings of `raw`, or the first key that does not hold a usable value.
@@ -67,6 +67,7 @@ fn server(raw: RawServer) -> Result<ServerSettings, SettingsError> {
         )?,
         shutdown_grace_secs: raw.shutdown_grace_secs,
         max_body_kb: positive("server.max_body_kb", raw.max_body_kb)?,
+        trusted_proxies: people_keys::trusted_proxies(&raw.trusted_proxies)?,
     })
 }
 
@@ -229,6 +230,7 @@ fn watch(raw: RawWatch) -> Result<WatchSettings, SettingsError> {
         poll: raw.poll,
         poll_interval_ms: positive("watch.poll_interval_ms", raw.poll_interval_ms)?,
         max_link_file_kb: positive("watch.max_link_file_kb", raw.max_link_file_kb)?,
+        owner: people_keys::user_name("watch.owner", raw.owner)?,
     })
 }
 
@@ -245,6 +247,7 @@ fn telegram(raw: RawTelegram) -> Result<TelegramSettings, SettingsError> {
         token: raw.token,
         mode: raw.mode,
         allowed_users: raw.allowed_users,
+        links: raw.links,
         webhook_path: raw.webhook_path,
         webhook_secret: raw.webhook_secret,
         max_upload_mb: raw.max_upload_mb,
@@ -319,11 +322,6 @@ mod tests {
             (
                 "[server]\nmetrics_listen = \"127.0.0.1:8080\"\n",
                 "configuration key `server.metrics_listen`: must differ from server.listen",
-            ),
-            (
-                "[server]\nlisten = \"0.0.0.0:8080\"\n",
-                "configuration key `server.listen`: 0.0.0.0:8080 is not a loopback address, and \
-                 security.api_tokens is empty: set API tokens before exposing the API",
             ),
             // URLs.
             (
@@ -577,12 +575,12 @@ mod tests {
     fn changed_fields_are_checked_again_by_validate() {
         let mut s = Settings::defaults();
         s.validate().unwrap();
-        s.server.listen = "0.0.0.0:8080".parse().unwrap();
+        s.security.api_tokens = vec![crate::settings::Secret::new("short")];
         assert!(
             s.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("`server.listen`")
+                .contains("`security.api_tokens`")
         );
         s.security.api_tokens = vec![crate::settings::Secret::new("0123456789abcdef")];
         s.validate().unwrap();

@@ -42,6 +42,7 @@ pub(super) struct RawServer {
     pub header_read_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub max_body_kb: u64,
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +166,7 @@ pub(super) struct RawWatch {
     pub poll: bool,
     pub poll_interval_ms: u64,
     pub max_link_file_kb: u64,
+    pub owner: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +175,7 @@ pub(super) struct RawTelegram {
     pub token: Secret,
     pub mode: TelegramMode,
     pub allowed_users: Vec<u64>,
+    pub links: std::collections::BTreeMap<String, u64>,
     pub api_url: String,
     pub webhook_path: String,
     pub webhook_url: String,

@@ -34,6 +34,8 @@ pub struct ServerSettings {
     pub header_read_timeout_secs: NonZeroU64,
     pub shutdown_grace_secs: u64,
     pub max_body_kb: NonZeroU64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (sign-in throttling).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +203,8 @@ pub struct WatchSettings {
     pub poll: bool,
     pub poll_interval_ms: NonZeroU64,
     pub max_link_file_kb: NonZeroU64,
+    /// The user (name) who owns what arrives here; `None`: the first admin.
+    pub owner: Option<String>,
 }
 
 /// The bot's keys. Only read when `token` is set: with the bot off they are not checked (an
@@ -211,6 +215,8 @@ pub struct TelegramSettings {
     pub token: Secret,
     pub mode: TelegramMode,
     pub allowed_users: Vec<u64>,
+    /// Vault user name → Telegram user id: that account's messages are that user's.
+    pub links: std::collections::BTreeMap<String, u64>,
     /// Another Bot API server; `None`: Telegram's own.
     pub api_url: Option<Url>,
     /// Webhook mode: an absolute path outside the API's routes.
@@ -225,6 +231,15 @@ pub struct TelegramSettings {
 }
 
 impl TelegramSettings {
+    /// The accounts the bot serves: `allowed_users` and every account `links` names.
+    pub fn allowed_accounts(&self) -> Vec<u64> {
+        let mut accounts = self.allowed_users.clone();
+        accounts.extend(self.links.values().copied());
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
+    }
+
     pub fn enabled(&self) -> bool {
         !self.token.expose().is_empty()
     }

@@ -39,6 +39,8 @@ pub struct ServedFile {
     pub etag: HeaderValue,
     /// `completed_at` as an IMF-fixdate, ready for `Last-Modified`.
     pub last_modified: Option<HeaderValue>,
+    /// The item's owner (a user id): a cached file is served only to whoever may see it.
+    pub owner: Option<String>,
 }
 
 impl ServedFile {
@@ -68,6 +70,7 @@ impl ServedFile {
             completed_at,
             etag,
             last_modified,
+            owner: None,
         })
     }
 }

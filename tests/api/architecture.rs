@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("storage", 2, &["db"]),
     ("media", 2, &["storage"]),
     ("net", 2, &[]),
+    ("people", 2, &["db"]),
     // The shared services of one app (no actor message types).
     ("context", 3, &[]),
     // The supervision tree; reached from above only through handles.
@@ -49,12 +50,16 @@ const DB_TABLES: &[&str] = &[
     "telegram",
     "housekeeping",
     "imports",
+    "users",
+    "tokens",
+    "sessions",
 ];
 const DB_USE_CASES: &[(&str, &[&str])] = &[
     ("record", &[]),
     ("outcome", &[]),
     ("removal", &[]),
     ("recovery", &["outcome"]),
+    ("people", &[]),
 ];
 
 /// Small rooms: no file over this many lines, and in a file over `CODE_LINES` lines at most

@@ -100,7 +100,7 @@ fn an_invalid_setting_stops_the_binary_with_a_message_naming_the_key() {
 
     let out = prsnl()
         .arg("migrate")
-        .env("PRSNL_SERVER__LISTEN", "0.0.0.0:8080")
+        .env("PRSNL_SERVER__LISTEN", "nowhere")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

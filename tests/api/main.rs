@@ -21,6 +21,8 @@ mod images;
 mod intake_races;
 mod large_files;
 mod observability;
+mod people;
+mod people_doors;
 mod platforms;
 mod queue;
 mod ssrf;

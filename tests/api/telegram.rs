@@ -14,7 +14,11 @@ pub(crate) const ALICE: u64 = 111;
 const MALLORY: u64 = 666;
 const WEBHOOK_SECRET: &str = "the-webhook-secret-0123456789";
 
-async fn bot_app(backend: crate::helpers::Backend, fake: &FakeTelegram, webhook: bool) -> TestApp {
+pub(crate) async fn bot_app(
+    backend: crate::helpers::Backend,
+    fake: &FakeTelegram,
+    webhook: bool,
+) -> TestApp {
     let api_url = fake.url();
     spawn_app_with(backend, move |s| {
         s.telegram.token = prsnl::settings::Secret::new(telegram_fake::TOKEN);
@@ -85,9 +89,13 @@ on_both_backends! {
         fake.text_from(ALICE, &format!("keep this one: {url}"));
 
         let id = only_item_id(&app).await;
-        // Answered at once, before the download finished.
+        // Answered as soon as the item is recorded (the reply is sent right after, so wait
+        // for it), and before the download finished: the first text is the queued one.
+        assert!(
+            wait_for(Duration::from_secs(10), || async { !fake.calls("sendMessage").is_empty() }).await,
+            "no reply was sent"
+        );
         let first = fake.calls("sendMessage");
-        assert!(!first.is_empty());
         assert_eq!(first[0].params["text"], "queued · web");
 
         let text = wait_for_reply(&fake, ALICE as i64, |t| t.starts_with("saved:")).await;
@@ -302,11 +310,16 @@ async fn commands_answer_and_only_owners_delete() {
             .contains("already completed")
     );
 
-    // Bob may see it, but not delete it.
+    // Bob's library is his own: Alice's item does not exist for him.
     assert!(
         ask(BOB, format!("/delete {id}"))
             .await
-            .contains("not yours")
+            .contains("There is no item")
+    );
+    assert!(
+        ask(BOB, format!("/status {id}"))
+            .await
+            .contains("There is no item")
     );
     assert_eq!(app.item_count().await, 1);
     assert!(

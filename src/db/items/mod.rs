@@ -192,6 +192,8 @@ pub struct ListFilter {
     pub status: Option<ItemStatus>,
     pub platform: Option<Platform>,
     pub before: Option<ItemId>,
+    /// Only this owner's items (a user id); `None`: everyone's (admins).
+    pub owner: Option<String>,
     pub limit: u32,
 }
 
@@ -199,11 +201,12 @@ pub struct ListFilter {
 pub async fn list(db: &Db, filter: &ListFilter) -> Result<Vec<Item>, DbError> {
     let rows: Vec<ItemRow> = on_pool!(db, pool => sqlx::query_as(
         "SELECT * FROM items WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR platform = $2) \
-         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4")
+         AND ($3 IS NULL OR id < $3) AND ($5 IS NULL OR owner = $5) ORDER BY id DESC LIMIT $4")
         .bind(filter.status.map(ItemStatus::as_str))
         .bind(filter.platform.map(Platform::as_str))
         .bind(filter.before.map(|id| id.to_string()))
         .bind(i64::from(filter.limit))
+        .bind(filter.owner.as_deref())
         .fetch_all(pool)
         .await)?;
     rows.into_iter().map(Item::try_from).collect()
@@ -218,6 +221,18 @@ pub async fn recent_of_owner(db: &Db, owner: &str, limit: u32) -> Result<Vec<Ite
         .fetch_all(pool)
         .await)?;
     rows.into_iter().map(Item::try_from).collect()
+}
+
+/// The ids of every item of `owner`.
+pub async fn ids_of_owner(db: &Db, owner: &str) -> Result<Vec<ItemId>, DbError> {
+    let rows: Vec<(String,)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT id FROM items WHERE owner = $1 ORDER BY id")
+        .bind(owner)
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter()
+        .map(|(id,)| ItemId::parse(&id).map_err(|e| DbError::Corrupt(format!("items.id: {e}"))))
+        .collect()
 }
 
 /// How many items are in each status (statuses without items are absent).

@@ -67,15 +67,16 @@ pub(crate) async fn insert(
 /// concurrent transaction deleted while this one waited).
 pub(crate) async fn same_video(
     tx: &mut Tx,
+    owner: Option<&str>,
     canonical_url: &str,
     platform: Platform,
     platform_media_id: Option<&str>,
 ) -> Result<Option<Item>, DbError> {
-    const FIND: &str = "SELECT * FROM items WHERE canonical_url = $1 \
-         OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3) \
+    const FIND: &str = "SELECT * FROM items WHERE owner = $4 AND (canonical_url = $1 \
+         OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3)) \
          ORDER BY id LIMIT 1";
-    const FIND_AND_LOCK: &str = "SELECT * FROM items WHERE canonical_url = $1 \
-         OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3) \
+    const FIND_AND_LOCK: &str = "SELECT * FROM items WHERE owner = $4 AND (canonical_url = $1 \
+         OR (platform = $2 AND platform_media_id IS NOT NULL AND platform_media_id = $3)) \
          ORDER BY id LIMIT 1 FOR UPDATE";
     let row: Option<ItemRow> = match tx {
         Tx::Sqlite(tx, _) => {
@@ -83,6 +84,7 @@ pub(crate) async fn same_video(
                 .bind(canonical_url)
                 .bind(platform.as_str())
                 .bind(platform_media_id)
+                .bind(owner)
                 .fetch_optional(&mut **tx)
                 .await?
         }
@@ -91,6 +93,7 @@ pub(crate) async fn same_video(
                 .bind(canonical_url)
                 .bind(platform.as_str())
                 .bind(platform_media_id)
+                .bind(owner)
                 .fetch_optional(&mut **tx)
                 .await?
         }
