@@ -206,7 +206,8 @@ impl App {
             None => None,
         };
         if let Some(addr) = addr {
-            if !addr.ip().is_loopback() && !db::users::credentials_exist(&database).await? {
+            let (credentials, _) = db::users::open_state(&database).await?;
+            if !addr.ip().is_loopback() && !credentials {
                 return Err(StartError::Unauthenticated(addr));
             }
             policy.deny_own_port(addr.port());

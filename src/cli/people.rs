@@ -310,18 +310,8 @@ async fn delete_all_items(db: &Db, media: &MediaRoot, user: &User) -> Result<u64
         let Some(gone) = db::removal::delete_item(db, id, &faults).await? else {
             continue;
         };
-        let p = &gone.item.paths;
-        let mut files: Vec<&str> = gone.renditions.iter().map(|r| r.path.as_str()).collect();
-        if !gone.files_shared {
-            files.extend([
-                p.file.as_str(),
-                p.thumb_small.as_str(),
-                p.thumb_medium.as_str(),
-                p.thumb_large.as_str(),
-            ]);
-        }
-        for file in files {
-            if let Some(path) = media.resolve(file)
+        for (file, _) in gone.files() {
+            if let Some(path) = media.resolve(&file)
                 && let Err(e) = std::fs::remove_file(&path)
                 && e.kind() != std::io::ErrorKind::NotFound
             {

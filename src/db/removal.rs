@@ -8,7 +8,8 @@ use super::items::{self, Item};
 use super::jobs;
 use super::renditions::{self, Rendition};
 use super::{Db, DbError};
-use crate::domain::{ItemId, ItemStatus, JobError, Timestamp};
+use crate::domain::layout::FileKind;
+use crate::domain::{ItemId, ItemKind, ItemStatus, JobError, Timestamp};
 use crate::faults::{FaultPoint, Faults};
 
 /// What deleting an item removed from the database: the files that must go too.
@@ -21,6 +22,34 @@ pub struct Deleted {
     /// Files the service owns (uploads) that the item's import jobs named: nothing needs
     /// them any more.
     pub owned_uploads: Vec<PathBuf>,
+}
+
+impl Deleted {
+    /// The stored files nothing needs any more: the renditions, and the item's own file and
+    /// thumbnails unless an item of the same content still uses them.
+    pub fn files(&self) -> Vec<(String, FileKind)> {
+        let p = &self.item.paths;
+        let mut files = if self.files_shared {
+            Vec::new()
+        } else {
+            let own = match self.item.kind {
+                ItemKind::Video => FileKind::Video,
+                ItemKind::Image => FileKind::Image,
+            };
+            vec![
+                (p.file.clone(), own),
+                (p.thumb_small.clone(), FileKind::Thumbnail),
+                (p.thumb_medium.clone(), FileKind::Thumbnail),
+                (p.thumb_large.clone(), FileKind::Thumbnail),
+            ]
+        };
+        files.extend(
+            self.renditions
+                .iter()
+                .map(|r| (r.path.clone(), FileKind::Rendition)),
+        );
+        files
+    }
 }
 
 /// Deletes the item's rows (its jobs and renditions go with it). Rows go before files: a

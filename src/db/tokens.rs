@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Db, DbError, Tx, on_pool, on_tx};
+use super::{Db, DbError, on_pool, on_tx};
 use crate::domain::Timestamp;
 use crate::domain::people::{Role, UserId};
 
@@ -50,15 +50,16 @@ const LISTED: &str = "SELECT t.id, t.user_id, u.name, t.label, t.created_at, t.l
      t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id";
 
 /// Stores a token's hash for `user`; false when the hash is known already (the same token).
-pub(crate) async fn insert_in(
-    tx: &mut Tx,
+pub async fn insert(
+    db: &Db,
     id: &str,
     user: UserId,
     label: &str,
     hash: &str,
     now: Timestamp,
 ) -> Result<bool, DbError> {
-    let done = on_tx!(tx, conn => sqlx::query(
+    let mut tx = db.begin_write().await?;
+    let done = on_tx!(&mut tx, conn => sqlx::query(
         "INSERT INTO api_tokens (id, user_id, label, hash, created_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING")
         .bind(id)
@@ -69,22 +70,8 @@ pub(crate) async fn insert_in(
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
-    Ok(done == 1)
-}
-
-/// Stores a token's hash for `user` in its own transaction.
-pub async fn insert(
-    db: &Db,
-    id: &str,
-    user: UserId,
-    label: &str,
-    hash: &str,
-    now: Timestamp,
-) -> Result<bool, DbError> {
-    let mut tx = db.begin_write().await?;
-    let inserted = insert_in(&mut tx, id, user, label, hash, now).await?;
     tx.commit().await?;
-    Ok(inserted)
+    Ok(done == 1)
 }
 
 /// Who a live token (by its hash) belongs to: the token's id, the user, their role and when

@@ -250,14 +250,3 @@ pub async fn open_state(db: &Db) -> Result<(bool, Option<UserId>), DbError> {
         .transpose()?;
     Ok((n > 0, admin))
 }
-
-/// Whether anyone can authenticate: a password or a live token exists. Until then requests
-/// act as the first admin (on a loopback listener only).
-pub async fn credentials_exist(db: &Db) -> Result<bool, DbError> {
-    let n: i64 = on_pool!(db, pool => sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM users WHERE password_hash IS NOT NULL) \
-              + (SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL)")
-        .fetch_one(pool)
-        .await)?;
-    Ok(n > 0)
-}

@@ -9,6 +9,15 @@ use uuid::Uuid;
 use super::item::{ItemKind, ThumbSize};
 use super::quality::Quality;
 
+/// What a stored file is, for the storage accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Video,
+    Image,
+    Thumbnail,
+    Rendition,
+}
+
 /// The relative paths of one item's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaPaths {

@@ -10,7 +10,7 @@ use crate::context::ItemChange;
 use crate::db::DbError;
 use crate::db::jobs;
 use crate::db::removal;
-use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, JobError};
+use crate::domain::{ErrorCode, ItemId, ItemStatus, JobError};
 use crate::metrics::{Event, JobOutcome};
 
 impl PipelineState {
@@ -116,28 +116,8 @@ impl PipelineState {
             return Ok(false);
         };
         self.ctx.served.forget_item(item);
-        let p = &deleted.item.paths;
-        let own_kind = match deleted.item.kind {
-            ItemKind::Video => FileKind::Video,
-            ItemKind::Image => FileKind::Image,
-        };
         // Files shared with an item of the same content stay until the last one goes.
-        let mut files = if deleted.files_shared {
-            Vec::new()
-        } else {
-            vec![
-                (p.file.clone(), own_kind),
-                (p.thumb_small.clone(), FileKind::Thumbnail),
-                (p.thumb_medium.clone(), FileKind::Thumbnail),
-                (p.thumb_large.clone(), FileKind::Thumbnail),
-            ]
-        };
-        files.extend(
-            deleted
-                .renditions
-                .iter()
-                .map(|r| (r.path.clone(), FileKind::Rendition)),
-        );
+        let mut files = deleted.files();
         files.extend(pending_files);
         // The rows are gone, so nothing serves the item any more; the files follow without
         // holding up the Pipeline (Storage may be busy committing). If Storage is down they

@@ -39,13 +39,7 @@ use sweep_run::run_sweep;
 /// How often totals are re-read from the database and temp is measured.
 const REFRESH: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    Video,
-    Image,
-    Thumbnail,
-    Rendition,
-}
+pub use crate::domain::layout::FileKind;
 
 /// A work file and where it goes in the tree.
 #[derive(Debug, Clone)]
