@@ -22,6 +22,7 @@ use super::pipeline::{PipelineHandle, PipelineMsg};
 use super::storage::StorageHandle;
 use crate::context::AppContext;
 use crate::db::jobs::Lease;
+use crate::domain::quota::Standing;
 use crate::domain::{CaptureUrl, ErrorCode, JobError, JobId, Platform};
 use crate::faults::FaultPoint;
 use crate::media::direct::{self, DirectOutcome, DirectRequest};
@@ -37,6 +38,11 @@ pub struct DownloadTicket {
     pub platform: Platform,
     pub url: CaptureUrl,
     pub work_dir: PathBuf,
+    /// The most bytes the download may take: `storage.max_video_size_mb`, or what is left
+    /// of the owner's quota when that is less.
+    pub max_bytes: u64,
+    /// Set when the quota is what limits `max_bytes`: running past it is `quota_exceeded`.
+    pub quota: Option<Standing>,
 }
 
 #[derive(Debug)]
@@ -238,6 +244,10 @@ async fn download(
             ErrorCode::SsrfBlocked,
             format!("the download tried to reach a forbidden address: {denied}"),
         )),
+        // Past a budget the quota set: the quota is what refuses it.
+        (Err(e), None) if e.code == ErrorCode::TooLarge && ticket.quota.is_some() => {
+            Err(ticket.quota.map(|q| q.download_refusal()).unwrap_or(e))
+        }
         (result, _) => result,
     }
 }
@@ -272,7 +282,7 @@ async fn native_download(
         url: ticket.url.clone(),
         work_dir: ticket.work_dir.clone(),
         file_stem: ticket.lease.job.to_string(),
-        max_bytes: settings.max_video_bytes(),
+        max_bytes: ticket.max_bytes,
         timeout: Duration::from_secs(settings.download.timeout_secs.get()),
         socket_timeout: Duration::from_secs(settings.download.socket_timeout_secs.get()),
         proxy: guard.proxy_url(proxy_user),
@@ -311,7 +321,7 @@ async fn ytdlp_download(
         url: ticket.url.clone(),
         work_dir: ticket.work_dir.clone(),
         file_stem: ticket.lease.job.to_string(),
-        max_bytes: settings.max_video_bytes(),
+        max_bytes: ticket.max_bytes,
         max_duration_secs: settings.download.max_duration_secs,
         socket_timeout_secs: settings.download.socket_timeout_secs.get(),
         timeout: Duration::from_secs(settings.download.timeout_secs.get()),

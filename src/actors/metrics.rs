@@ -22,7 +22,7 @@ use crate::context::AppContext;
 use crate::domain::breaker::Gate;
 use crate::domain::{JobKind, Platform};
 use crate::faults::FaultPoint;
-use crate::metrics::{BREAKER_STATES, NO_PLATFORM, queue_series};
+use crate::metrics::{BREAKER_STATES, NO_PLATFORM, UserFigures, queue_series};
 
 /// The actor's only message: its own timer.
 #[derive(Debug)]
@@ -181,6 +181,19 @@ async fn refresh(ctx: &AppContext, storage: &StorageHandle) {
             f.disk_total.set(saturating_i64(stats.disk_total_bytes));
             f.disk_free.set(saturating_i64(stats.disk_free_bytes));
         }
+        _ => complete = false,
+    }
+    match tokio::time::timeout(SOURCE_TIMEOUT, crate::db::storage_report::by_user(&ctx.db)).await {
+        Ok(Ok(users)) => f.users.set(
+            users
+                .into_iter()
+                .map(|u| UserFigures {
+                    id: u.user.id.to_string(),
+                    usage_bytes: u.usage_bytes,
+                    quota_bytes: u.user.quota_bytes,
+                })
+                .collect(),
+        ),
         _ => complete = false,
     }
     if complete {

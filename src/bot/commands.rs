@@ -1,5 +1,6 @@
-//! The bot's commands. `/delete` and `/cancel` act only on the sender's own items; `/status`
-//! shows any item (everyone on the allow-list shares the vault); `/recent` lists the sender's.
+//! The bot's commands. `/status`, `/delete` and `/cancel` act on the sender's own items (an
+//! admin's: any); `/recent` lists the sender's; `/stats` shows a member their own items and
+//! usage, and an admin the whole vault.
 
 use super::BotCore;
 use super::handle::Passing;
@@ -50,7 +51,8 @@ pub async fn run(core: &BotCore, request: &Request, command: &Command) -> Result
                 .collect::<Vec<_>>()
                 .join("\n\n"))
         }
-        Command::Stats => stats(core).await,
+        Command::Stats if sender.is_admin() => stats(core).await,
+        Command::Stats => own_stats(core, &sender).await,
         Command::Delete(id) => {
             let item = match find(core, &sender, id.as_deref(), "delete").await? {
                 Ok(item) => item,
@@ -128,6 +130,38 @@ fn answer<R>(answer: Result<R, JobError>) -> Result<Result<R, String>, Passing> 
     }
 }
 
+/// A member's /stats: their own items and usage (the vault's totals are not theirs to know).
+async fn own_stats(core: &BotCore, sender: &Principal) -> Result<String, Passing> {
+    let db = &core.ctx.db;
+    let counts = items::count_by_status_of(db, &sender.user.to_string())
+        .await
+        .map_err(|e| Passing::new(e.to_string()))?;
+    let count = |status: ItemStatus| {
+        counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n)
+    };
+    let working =
+        count(ItemStatus::Queued) + count(ItemStatus::Downloading) + count(ItemStatus::Processing);
+    let standing = crate::db::quota::standing_of(db, sender.user)
+        .await
+        .map_err(|e| Passing::new(e.to_string()))?;
+    let quota = match standing.quota_bytes {
+        Some(quota) => format!(" of your {} quota", human_bytes(quota)),
+        None => String::new(),
+    };
+    Ok(format!(
+        "your items: {} stored, {} being saved, {} failed, {} cancelled\nyou keep: {}{quota}",
+        count(ItemStatus::Completed),
+        working,
+        count(ItemStatus::Failed),
+        count(ItemStatus::Cancelled),
+        human_bytes(standing.usage_bytes),
+    ))
+}
+
+/// An admin's /stats: the whole vault.
 async fn stats(core: &BotCore) -> Result<String, Passing> {
     let counts = items::count_by_status(&core.ctx.db)
         .await

@@ -198,7 +198,7 @@ async fn run_user(settings: &Settings, command: UserCommand) -> Result<(), Faile
                 "NAME", "ROLE", "QUOTA", "USAGE", "ITEMS", "PASSWORD"
             );
             for user in db::users::list(&db).await? {
-                let usage = db::people::usage_of(&db, user.id).await?;
+                let usage = db::quota::usage_of(&db, user.id).await?;
                 let items = db::people::items_of(&db, user.id).await?;
                 println!(
                     "{:<24} {:<7} {:>10} {:>12} {:>7}  {:<8} {}",

@@ -17,13 +17,17 @@ pub mod items;
 pub mod jobs;
 pub mod outcome;
 pub mod people;
+pub mod quota;
 pub mod record;
 pub mod recovery;
 pub mod removal;
 pub mod renditions;
 pub mod sessions;
+pub mod storage_report;
 pub mod telegram;
 pub mod tokens;
+pub mod twins;
+pub mod usage_history;
 pub mod users;
 
 use std::str::FromStr;

@@ -4,8 +4,10 @@
 
 use super::items::{self, Completion};
 use super::jobs::{Lease, Subject, transition};
+use super::quota;
 use super::renditions::{self, Rendition};
 use super::{Db, DbError, Tx};
+use crate::domain::quota::Standing;
 use crate::domain::{ItemId, ItemStatus, JobError, Timestamp};
 
 /// What a successful attempt leaves behind, written with the job's completion.
@@ -38,31 +40,66 @@ pub struct Requeue<'a> {
     pub charge: Charge,
 }
 
-/// The attempt succeeded: job `completed`, and its effect recorded.
+/// What writing a completion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completed {
+    /// Recorded: the job is completed and its effect written.
+    Recorded,
+    /// The attempt no longer held its job; nothing changed.
+    LostLease,
+    /// What it stores would take the item's owner past their quota (their standing with it
+    /// counted); nothing changed.
+    OverQuota(Standing),
+}
+
+/// The attempt succeeded: job `completed`, and its effect recorded, unless the bytes it adds
+/// do not fit in the owner's quota (checked in the same transaction).
 pub async fn complete(
     db: &Db,
     lease: &Lease,
     effect: Effect<'_>,
     now: Timestamp,
-) -> Result<bool, DbError> {
+) -> Result<Completed, DbError> {
     let mut tx = db.begin_write().await?;
-    let held = transition(
-        &mut tx,
+    if !complete_job(&mut tx, lease, now).await? {
+        return Ok(Completed::LostLease);
+    }
+    let item = match effect {
+        Effect::Captured { item, completion } => {
+            items::mark_completed(&mut tx, item, completion, now).await?;
+            item
+        }
+        Effect::Rendered(rendition) => {
+            renditions::insert(&mut tx, rendition).await?;
+            rendition.item_id
+        }
+    };
+    finish_within_quota(tx, item).await
+}
+
+/// Moves the attempt's job to `completed`; false when the attempt no longer held it.
+pub(crate) async fn complete_job(
+    tx: &mut Tx,
+    lease: &Lease,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    transition(
+        tx,
         lease,
         "state = 'completed', lease_owner = NULL, lease_until = NULL, finished_at = $4, updated_at = $4",
         |b| b.int(now.as_millis()),
     )
-    .await?;
-    if held {
-        match effect {
-            Effect::Captured { item, completion } => {
-                items::mark_completed(&mut tx, item, completion, now).await?
-            }
-            Effect::Rendered(rendition) => renditions::insert(&mut tx, rendition).await?,
-        }
-        tx.commit().await?;
+    .await
+}
+
+/// Commits what `tx` wrote for `item` if its owner is still within their quota; otherwise
+/// rolls it all back.
+pub(crate) async fn finish_within_quota(mut tx: Tx, item: ItemId) -> Result<Completed, DbError> {
+    if let Err(standing) = quota::within_in(&mut tx, item).await? {
+        return Ok(Completed::OverQuota(standing));
     }
-    Ok(held)
+    tx.commit().await?;
+    Ok(Completed::Recorded)
 }
 
 /// The attempt goes back to the queue (and a capture's item to `queued`).

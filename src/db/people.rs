@@ -152,27 +152,6 @@ pub async fn set_role(db: &Db, user: &User, role: Role) -> Result<(), RemovalRef
     Ok(())
 }
 
-/// The bytes a user keeps: their completed items' files and thumbnails (a file two of their
-/// items share counts once; a file shared with someone else counts for each owner) and
-/// their items' renditions.
-pub async fn usage_of(db: &Db, user: UserId) -> Result<u64, DbError> {
-    let (files,): (Option<i64>,) = on_pool!(db, pool => sqlx::query_as(
-        "SELECT CAST(SUM(COALESCE(size_bytes, 0) + COALESCE(thumbnails_bytes, 0)) AS BIGINT) \
-         FROM (SELECT video_path, MAX(size_bytes) AS size_bytes, \
-                      MAX(thumbnails_bytes) AS thumbnails_bytes \
-               FROM items WHERE owner = $1 AND status = 'completed' GROUP BY video_path) AS mine")
-        .bind(user.to_string())
-        .fetch_one(pool)
-        .await)?;
-    let (renditions,): (Option<i64>,) = on_pool!(db, pool => sqlx::query_as(
-        "SELECT CAST(SUM(r.size_bytes) AS BIGINT) FROM renditions r \
-         JOIN items i ON i.id = r.item_id WHERE i.owner = $1")
-        .bind(user.to_string())
-        .fetch_one(pool)
-        .await)?;
-    to_u64(files.unwrap_or(0) + renditions.unwrap_or(0), "usage")
-}
-
 /// The user a Telegram account acts as: the one linked to it, or else a member named
 /// `telegram-<id>` made (and linked) now.
 pub async fn telegram_user(db: &Db, account: i64, now: Timestamp) -> Result<User, DbError> {

@@ -7,6 +7,7 @@ use super::imports::{ImportPayload, NewImport};
 use super::items::{self, Item, NewItem};
 use super::jobs::{self, NewJob};
 use super::renditions::{self, Rendition, TranscodePayload};
+use super::twins;
 use super::{Db, DbError, Tx};
 use crate::clock;
 use crate::domain::layout::MediaPaths;
@@ -231,6 +232,12 @@ pub async fn transcode(
 ) -> Result<TranscodeRequest, DbError> {
     if let Some(existing) = renditions::get(db, item, quality).await? {
         return Ok(TranscodeRequest::Existing(existing));
+    }
+    // The video is shared with another item that has this rendition: share it too.
+    if let Some(found) = items::get(db, item).await?
+        && let Some(shared) = twins::share_rendition(db, &found, quality, now).await?
+    {
+        return Ok(TranscodeRequest::Existing(shared));
     }
     let payload = TranscodePayload::json(quality);
     if let Some(job) = jobs::active_transcode(db, item, &payload).await? {

@@ -16,8 +16,10 @@ use crate::faults::{FaultPoint, Faults};
 #[derive(Debug, Clone)]
 pub struct Deleted {
     pub item: Item,
+    /// The item's renditions whose files no other item names (those stay).
     pub renditions: Vec<Rendition>,
-    /// Another item shares the video and thumbnails (same content), so they stay.
+    /// Another item shares the video and thumbnails (the same content, or the same video
+    /// captured for another owner), so they stay.
     pub files_shared: bool,
     /// Files the service owns (uploads) that the item's import jobs named: nothing needs
     /// them any more.
@@ -62,8 +64,17 @@ pub async fn delete_item(db: &Db, id: ItemId, faults: &Faults) -> Result<Option<
     };
     let renditions = renditions::for_item_in(&mut tx, id).await?;
     let owned_uploads = owned_files_in(&jobs::import_payloads_of(&mut tx, id).await?);
-    let sharers = items::sharers(&mut tx, &item.paths.file, id).await?;
     items::delete_row(&mut tx, id).await?;
+    // Counted after the row is gone: on PostgreSQL the delete waits for an adoption of this
+    // item's files that holds its row (`twins`), and the count then sees the adopter.
+    let sharers = items::sharers(&mut tx, &item.paths.file, id).await?;
+    let mut unshared = Vec::with_capacity(renditions.len());
+    for rendition in renditions {
+        if renditions::naming(&mut tx, &rendition.path).await? == 0 {
+            unshared.push(rendition);
+        }
+    }
+    let renditions = unshared;
     faults.pass(FaultPoint::DeleteBeforeCommit).await;
     tx.commit().await?;
     Ok(Some(Deleted {

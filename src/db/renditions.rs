@@ -79,6 +79,45 @@ pub async fn get(db: &Db, item: ItemId, quality: Quality) -> Result<Option<Rendi
     row.map(Rendition::try_from).transpose()
 }
 
+/// The rendition, read in `tx` and (on PostgreSQL) locked against a concurrent delete until
+/// the transaction ends.
+pub(crate) async fn get_for_share(
+    tx: &mut Tx,
+    item: ItemId,
+    quality: Quality,
+) -> Result<Option<Rendition>, DbError> {
+    const FIND: &str = "SELECT * FROM renditions WHERE item_id = $1 AND quality = $2";
+    const FIND_AND_LOCK: &str =
+        "SELECT * FROM renditions WHERE item_id = $1 AND quality = $2 FOR SHARE";
+    let row: Option<RenditionRow> = match tx {
+        Tx::Sqlite(conn, _) => {
+            sqlx::query_as(FIND)
+                .bind(item.to_string())
+                .bind(quality.as_str())
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+        Tx::Postgres(conn) => {
+            sqlx::query_as(FIND_AND_LOCK)
+                .bind(item.to_string())
+                .bind(quality.as_str())
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+    };
+    row.map(Rendition::try_from).transpose()
+}
+
+/// How many rendition rows name the file at `path`.
+pub(crate) async fn naming(tx: &mut Tx, path: &str) -> Result<u64, DbError> {
+    let count: i64 = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM renditions WHERE path = $1")
+        .bind(path)
+        .fetch_one(conn)
+        .await)?;
+    to_u64(count, "renditions")
+}
+
 pub(crate) async fn insert(tx: &mut Tx, r: &Rendition) -> Result<(), DbError> {
     on_tx!(tx, conn => sqlx::query(
         "INSERT INTO renditions (item_id, quality, path, width, height, size_bytes, sha256, created_at) \

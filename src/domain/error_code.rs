@@ -57,6 +57,8 @@ pub enum ErrorCode {
     TooLarge,
     /// The media is longer than the configured maximum duration.
     TooLong,
+    /// Storing it would take its owner past their storage quota (`user set --quota`).
+    QuotaExceeded,
     /// Not media we can read: text, HTML, truncated or crafted containers, decoder bombs, or
     /// anything but one JPEG picture imported as an image.
     InvalidMedia,
@@ -127,6 +129,7 @@ impl ErrorCode {
         Self::Internal,
         Self::TooLarge,
         Self::TooLong,
+        Self::QuotaExceeded,
         Self::InvalidMedia,
         Self::PlaylistNotSupported,
         Self::LiveNotSupported,
@@ -171,6 +174,7 @@ impl ErrorCode {
             Self::InsufficientStorage => "insufficient_storage",
             Self::Internal => "internal_error",
             Self::TooLarge => "too_large",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::TooLong => "too_long",
             Self::InvalidMedia => "invalid_media",
             Self::PlaylistNotSupported => "playlist_not_supported",
@@ -233,7 +237,7 @@ impl ErrorCode {
         match self {
             Self::InvalidUrl | Self::SsrfBlocked | Self::InvalidId | Self::BadRequest => 400,
             Self::Unauthorized => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::QuotaExceeded => 403,
             Self::NameTaken => 409,
             Self::TooManyAttempts => 429,
             Self::NotFound | Self::RenditionNotFound | Self::NotAVideo => 404,
@@ -376,6 +380,7 @@ mod tests {
             (ErrorCode::PayloadTooLarge, 413),
             (ErrorCode::WouldUpscale, 422),
             (ErrorCode::TooLarge, 422),
+            (ErrorCode::QuotaExceeded, 403),
             (ErrorCode::Internal, 500),
             (ErrorCode::Unavailable, 503),
             (ErrorCode::ShuttingDown, 503),

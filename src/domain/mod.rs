@@ -14,6 +14,7 @@ pub mod layout;
 pub mod people;
 pub mod platform;
 pub mod quality;
+pub mod quota;
 pub mod range;
 pub mod ssrf;
 pub mod text;

@@ -39,6 +39,17 @@ impl Timestamp {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000).ok()
     }
 
+    /// The calendar day (UTC) as `YYYY-MM-DD`; `None` outside the calendar's range.
+    pub fn day(self) -> Option<String> {
+        let at = self.to_datetime()?;
+        Some(format!(
+            "{:04}-{:02}-{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day()
+        ))
+    }
+
     /// How long after `earlier` this is (zero if it is not after it).
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
@@ -54,6 +65,21 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_day_is_the_utc_calendar_date() {
+        // 2026-12-01T23:59:59.999Z and one millisecond later.
+        let late = Timestamp::from_millis(1_796_169_599_999);
+        assert_eq!(late.day().as_deref(), Some("2026-12-01"));
+        assert_eq!(
+            late.plus(Duration::from_millis(1)).day().as_deref(),
+            Some("2026-12-02")
+        );
+        assert_eq!(
+            Timestamp::from_millis(0).day().as_deref(),
+            Some("1970-01-01")
+        );
+    }
 
     #[test]
     fn arithmetic_saturates_and_never_goes_negative_in_durations() {

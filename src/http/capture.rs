@@ -45,8 +45,14 @@ async fn capture(
             format!("the body must be JSON like {{\"url\": \"…\"}}: {e}"),
         )
     })?;
-    let owner = Some(principal.user.to_string());
-    let record = intake.submit_url(&body.url, Source::Api, owner).await?;
+    let owner = principal.user.to_string();
+    let record = match intake
+        .submit_url(&body.url, Source::Api, Some(owner.clone()))
+        .await
+    {
+        Ok(record) => record,
+        Err(e) => return Err(ApiError::for_owner(e, &ctx.db, &owner).await),
+    };
     let status = match record.outcome {
         CaptureOutcome::Created | CaptureOutcome::Requeued => StatusCode::ACCEPTED,
         CaptureOutcome::Existing => StatusCode::OK,

@@ -8,6 +8,9 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use crate::db::Db;
+use crate::domain::people::UserId;
+use crate::domain::quota::Standing;
 use crate::domain::{ErrorCode, JobError};
 
 #[derive(Debug, Clone)]
@@ -15,6 +18,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// For `quota_exceeded`: the figures, as numbers beside the message.
+    pub quota: Option<Standing>,
 }
 
 impl warp::reject::Reject for ApiError {}
@@ -25,6 +30,26 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            quota: None,
+        }
+    }
+
+    /// A refusal for `owner` (a user id); a `quota_exceeded` one gets their figures.
+    pub async fn for_owner(error: JobError, db: &Db, owner: &str) -> Self {
+        let code = error.code;
+        let api = Self::from(error);
+        if code != ErrorCode::QuotaExceeded {
+            return api;
+        }
+        let Ok(user) = UserId::parse(owner) else {
+            return api;
+        };
+        match crate::db::quota::standing_of(db, user).await {
+            Ok(standing) => Self {
+                quota: Some(standing),
+                ..api
+            },
+            Err(_) => api,
         }
     }
 
@@ -59,11 +84,18 @@ impl ApiError {
         struct Inner<'a> {
             code: ErrorCode,
             message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            usage_bytes: Option<u64>,
+            /// Present with `usage_bytes`; `null` when the quota was lifted meanwhile.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            quota_bytes: Option<Option<u64>>,
         }
         let body = Body {
             error: Inner {
                 code: self.code,
                 message: &self.message,
+                usage_bytes: self.quota.map(|q| q.usage_bytes),
+                quota_bytes: self.quota.map(|q| q.quota_bytes),
             },
         };
         let mut response =

@@ -21,6 +21,7 @@ mod people;
 mod people_routes;
 mod session;
 mod storage;
+mod storage_metrics;
 mod telegram;
 mod videos;
 

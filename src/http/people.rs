@@ -38,7 +38,7 @@ struct UserJson {
 }
 
 async fn user_json(ctx: &AppContext, user: &User) -> Result<UserJson, ApiError> {
-    let usage_bytes = db::people::usage_of(&ctx.db, user.id)
+    let usage_bytes = db::quota::usage_of(&ctx.db, user.id)
         .await
         .map_err(ApiError::internal)?;
     let items = db::people::items_of(&ctx.db, user.id)

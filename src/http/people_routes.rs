@@ -8,7 +8,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::{auth, people, session, with, with_ctx};
+use super::{auth, people, session, storage_metrics, with, with_ctx};
 use crate::actors::PipelineHandle;
 use crate::context::AppContext;
 
@@ -84,8 +84,13 @@ pub(super) fn routes(
     let revoke_token = warp::path!("admin" / "tokens" / String)
         .and(warp::delete())
         .and(who())
-        .and(with_ctx(ctx))
+        .and(with_ctx(ctx.clone()))
         .then(people::revoke_token);
+    let storage_metrics = warp::path!("admin" / "storage" / "metrics")
+        .and(warp::get())
+        .and(who())
+        .and(with_ctx(ctx))
+        .then(storage_metrics::report);
     me.or(sign_in)
         .unify()
         .or(sign_out)
@@ -101,6 +106,8 @@ pub(super) fn routes(
         .or(issue_token)
         .unify()
         .or(revoke_token)
+        .unify()
+        .or(storage_metrics)
         .unify()
         .boxed()
 }

@@ -67,7 +67,7 @@ pub async fn stats(principal: Principal, ctx: Arc<AppContext>, storage: StorageH
                 .await
                 .map_err(ApiError::internal)?;
             let mine = MineJson {
-                usage_bytes: crate::db::people::usage_of(&ctx.db, principal.user)
+                usage_bytes: crate::db::quota::usage_of(&ctx.db, principal.user)
                     .await
                     .map_err(ApiError::internal)?,
                 quota_bytes: user.and_then(|u| u.quota_bytes),

@@ -225,7 +225,10 @@ pub async fn transcode(
             }
             let media = item.media.as_ref().ok_or_else(|| ApiError::internal("completed item without media facts"))?;
             quality.frame_for(media.width, media.height).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::WouldUpscale, e.to_string()))?;
-            let request = pipeline.transcode(item.id, quality).await?;
+            let request = match pipeline.transcode(item.id, quality).await {
+                Ok(request) => request,
+                Err(e) => return Err(ApiError::for_owner(e, &ctx.db, item.owner.as_deref().unwrap_or_default()).await),
+            };
             let (status, body) = match request {
                 TranscodeRequest::Existing(rendition) => (
                     StatusCode::OK,

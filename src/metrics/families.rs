@@ -12,6 +12,7 @@ use super::labels::{
     self, CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage,
     RescanReason, WatchOutcome,
 };
+use super::user_gauges::UserGauges;
 use crate::domain::{JobKind, Platform, Quality, Source};
 
 /// Actors a supervisor restarts, as named in `prsnl_actor_restarts_total`.
@@ -64,6 +65,7 @@ pub struct Families {
     pub gauges_refreshed: Gauge,
     pub tool_info: IntGaugeVec,
     pub tool_age_days: IntGaugeVec,
+    pub users: UserGauges,
 }
 
 fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
@@ -264,6 +266,7 @@ impl Families {
                 "Days since the installed tool was released (yt-dlp, whose versions are dates).",
                 &["tool"],
             ),
+            users: UserGauges::register(registry),
         };
         families.initialise();
         families

@@ -34,12 +34,13 @@ pub enum Route {
     AdminUser,
     AdminUserTokens,
     AdminToken,
+    AdminStorageMetrics,
     /// Anything else (answered 404 or 405).
     Other,
 }
 
 impl Route {
-    pub const ALL: [Route; 23] = [
+    pub const ALL: [Route; 24] = [
         Self::Healthz,
         Self::Readyz,
         Self::Metrics,
@@ -62,6 +63,7 @@ impl Route {
         Self::AdminUser,
         Self::AdminUserTokens,
         Self::AdminToken,
+        Self::AdminStorageMetrics,
         Self::Other,
     ];
 
@@ -89,6 +91,7 @@ impl Route {
             Self::AdminUser => "/api/admin/users/{id}",
             Self::AdminUserTokens => "/api/admin/users/{id}/tokens",
             Self::AdminToken => "/api/admin/tokens/{id}",
+            Self::AdminStorageMetrics => "/api/admin/storage/metrics",
             Self::Other => "other",
         }
     }
@@ -156,6 +159,14 @@ impl Route {
             [Some("api"), Some("me"), None, ..] => Self::Me,
             [Some("api"), Some("session"), None, ..] => Self::Session,
             [Some("api"), Some("admin"), Some("users"), None, ..] => Self::AdminUsers,
+            [
+                Some("api"),
+                Some("admin"),
+                Some("storage"),
+                Some("metrics"),
+                None,
+                ..,
+            ] => Self::AdminStorageMetrics,
             [Some("api"), Some("admin"), Some("users"), Some(_), None, ..] => Self::AdminUser,
             [
                 Some("api"),

@@ -3,13 +3,15 @@
 //! Never the process-global default registry: two apps in one test process keep separate
 //! counts. Names follow the Prometheus conventions (base units, `_total` on counters), and
 //! every label value comes from a closed set in this crate (platform, stage, outcome, error
-//! code, route template), never from a URL, an id or a user. Events are recorded in place
+//! code, route template), never from a URL, an item or a name. The one open label, the user
+//! id of the per-user storage gauges, is capped at a fixed number of users (`user_gauges`). Events are recorded in place
 //! (`Metrics::record`); the MetricsActor only refreshes the state gauges on a timer.
 
 mod events;
 mod families;
 pub mod http;
 mod labels;
+mod user_gauges;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 
@@ -23,6 +25,7 @@ pub use labels::{
     CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage, RescanReason,
     WatchOutcome,
 };
+pub use user_gauges::{MAX_USER_SERIES, UserFigures};
 
 /// The app's registry and the metric families in it.
 pub struct Metrics {

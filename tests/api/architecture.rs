@@ -53,13 +53,17 @@ const DB_TABLES: &[&str] = &[
     "users",
     "tokens",
     "sessions",
+    "usage_history",
 ];
 const DB_USE_CASES: &[(&str, &[&str])] = &[
-    ("record", &[]),
-    ("outcome", &[]),
+    ("record", &["twins"]),
+    ("twins", &["outcome"]),
+    ("outcome", &["quota"]),
     ("removal", &[]),
     ("recovery", &["outcome"]),
     ("people", &[]),
+    ("quota", &[]),
+    ("storage_report", &[]),
 ];
 
 /// Small rooms: no file over this many lines, and in a file over `CODE_LINES` lines at most

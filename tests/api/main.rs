@@ -25,6 +25,8 @@ mod people;
 mod people_doors;
 mod platforms;
 mod queue;
+mod quotas;
+mod shared_files;
 mod ssrf;
 mod streaming;
 mod supervision;

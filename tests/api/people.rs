@@ -60,17 +60,17 @@ pub(crate) async fn json_of(
 }
 
 /// A vault with an admin (token), two members A and B (tokens) and a revoked token of A's.
-struct People {
-    admin: As,
-    a: As,
-    b: As,
-    revoked: As,
-    a_id: String,
-    b_id: String,
-    a_token: String,
+pub(crate) struct People {
+    pub(crate) admin: As,
+    pub(crate) a: As,
+    pub(crate) b: As,
+    pub(crate) revoked: As,
+    pub(crate) a_id: String,
+    pub(crate) b_id: String,
+    pub(crate) a_token: String,
 }
 
-async fn people(app: &TestApp) -> People {
+pub(crate) async fn people(app: &TestApp) -> People {
     // Nobody has credentials yet: a loopback request acts as the first admin.
     let (code, me) = json_of(app, &As::Nobody, Method::GET, "/api/me", None).await;
     assert_eq!(code, 200, "{me}");

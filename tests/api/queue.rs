@@ -7,7 +7,7 @@ use std::time::Duration;
 use prsnl::db::Db;
 use prsnl::db::items::{self, Completion};
 use prsnl::db::jobs::{self, Claimant, Lane, Lease, Subject};
-use prsnl::db::outcome::{self, Charge, Effect, Requeue};
+use prsnl::db::outcome::{self, Charge, Completed, Effect, Requeue};
 use prsnl::db::record::{self, NewCapture};
 use prsnl::db::recovery;
 use prsnl::domain::{
@@ -126,8 +126,8 @@ on_both_backends! {
                         for job in claimed {
                             *processed.lock().unwrap().entry(job.lease.job).or_default() += 1;
                             match outcome::complete(&db, &job.lease, Effect::Captured { item: job.item_id, completion: &completion() }, now()).await {
-                                Ok(true) => {}
-                                Ok(false) => errors.lock().unwrap().push(format!("lost lease of {}", job.lease.job)),
+                                Ok(Completed::Recorded) => {}
+                                Ok(other) => errors.lock().unwrap().push(format!("{other:?}: {}", job.lease.job)),
                                 Err(e) => errors.lock().unwrap().push(e.to_string()),
                             }
                         }
@@ -225,12 +225,12 @@ on_both_backends! {
         assert_eq!(second.lease.attempt, 2);
         // The zombie of attempt 1 can neither complete, fail nor release the job.
         let error = JobError::new(ErrorCode::DownloadFailed, "zombie");
-        assert!(!outcome::complete(&db, &first.lease, captured(item, &completion()), now()).await.unwrap());
+        assert_eq!(outcome::complete(&db, &first.lease, captured(item, &completion()), now()).await.unwrap(), Completed::LostLease);
         assert!(!outcome::fail(&db, &first.lease, capture_of(item), &error, now()).await.unwrap());
         assert!(!outcome::requeue(&db, &first.lease, capture_of(item), released(), now()).await.unwrap());
         let forged = Lease { owner: "a".into(), ..second.lease.clone() };
-        assert!(!outcome::complete(&db, &forged, captured(item, &completion()), now()).await.unwrap());
-        assert!(outcome::complete(&db, &second.lease, captured(item, &completion()), now()).await.unwrap());
+        assert_eq!(outcome::complete(&db, &forged, captured(item, &completion()), now()).await.unwrap(), Completed::LostLease);
+        assert_eq!(outcome::complete(&db, &second.lease, captured(item, &completion()), now()).await.unwrap(), Completed::Recorded);
         assert_eq!(jobs::for_item(&db, item).await.unwrap()[0].state, JobState::Completed);
     }
 }

@@ -14,10 +14,11 @@ use crate::actors::processing_pool::PoolMsg;
 use crate::actors::processing_worker::{ProcessTicket, Work};
 use crate::clock;
 use crate::db::imports::ImportPayload;
-use crate::db::items;
 use crate::db::jobs::{self, ClaimedJob, Lane, Lease};
 use crate::db::renditions::TranscodePayload;
+use crate::db::{items, quota};
 use crate::domain::breaker::Gate;
+use crate::domain::quota::Standing;
 use crate::domain::{
     CaptureUrl, ErrorCode, ItemKind, ItemStatus, JobError, JobKind, Platform, Progress, Stage,
 };
@@ -152,6 +153,9 @@ impl PipelineState {
             tracing::error!(job = %lease.job, item = %lease.item, attempt = stale.job.lease.attempt, "an earlier attempt of a claimed job was still running; stopping it");
             self.cancel_work(&stale);
         }
+        if self.settled_by_twin(myself, &lease).await {
+            return;
+        }
         let started = match kind {
             JobKind::Capture => self.start_capture(&lease).await,
             JobKind::Import => self.start_import(myself, &lease).await,
@@ -170,11 +174,16 @@ impl PipelineState {
             .as_deref()
             .and_then(|u| CaptureUrl::parse(u).ok())
             .ok_or_else(|| JobError::new(ErrorCode::InvalidUrl, "the stored URL is not valid"))?;
+        let owner = running.item.owner.clone();
+        let (max_bytes, quota) = self.download_budget(owner.as_deref()).await?;
+        let running = self.in_flight.current(lease).expect("just inserted");
         let ticket = DownloadTicket {
             lease: lease.clone(),
             platform: running.platform,
             url,
             work_dir: running.work_dir.clone(),
+            max_bytes,
+            quota,
         };
         let platform = running.platform;
         self.progress(lease, Progress::stage(Stage::Download)).await;
@@ -192,6 +201,33 @@ impl PipelineState {
         Ok(())
     }
 
+    /// The most a download for `item` may take: the size limit, or what is left of its
+    /// owner's quota when that is less (the quota is then returned too). A full quota refuses
+    /// the attempt before any byte is fetched.
+    async fn download_budget(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<(u64, Option<Standing>), JobError> {
+        let limit = self.ctx.settings.max_video_bytes();
+        let Some(owner) = owner else {
+            return Ok((limit, None));
+        };
+        let standing = match quota::limited(&self.ctx.db, owner).await {
+            Ok(standing) => standing,
+            Err(e) => {
+                return Err(JobError::new(
+                    ErrorCode::Unavailable,
+                    format!("cannot read the owner's quota: {e}"),
+                ));
+            }
+        };
+        if let Some(standing) = standing.filter(Standing::is_full) {
+            return Err(standing.refusal());
+        }
+        let (max_bytes, by_quota) = Standing::budget(standing.as_ref(), limit);
+        Ok((max_bytes, standing.filter(|_| by_quota)))
+    }
+
     /// An import's "download" is a copy of the local file into the work directory, off the
     /// actor's thread; its result arrives like a download's.
     async fn start_import(
@@ -204,19 +240,23 @@ impl PipelineState {
             .ok_or_else(|| JobError::new(ErrorCode::Internal, "the import job names no file"))?;
         let title = running.item.title.clone();
         let work_dir = running.work_dir.clone();
-        let max_bytes = self.ctx.settings.max_video_bytes();
+        let owner = running.item.owner.clone();
+        let (max_bytes, quota) = self.download_budget(owner.as_deref()).await?;
         self.progress(lease, Progress::stage(Stage::Download)).await;
         self.hand_to(lease, Holder::Stager);
         let (pipeline, lease) = (myself.clone(), lease.clone());
         tokio::task::spawn_blocking(move || {
-            let result = crate::storage::import::stage(&payload, &work_dir, max_bytes).map(
-                |(path, size_bytes)| Downloaded {
+            let result = crate::storage::import::stage(&payload, &work_dir, max_bytes)
+                .map(|(path, size_bytes)| Downloaded {
                     path,
                     size_bytes,
                     title,
                     announced_height: None,
-                },
-            );
+                })
+                .map_err(|e| match quota {
+                    Some(standing) if e.code == ErrorCode::TooLarge => standing.download_refusal(),
+                    _ => e,
+                });
             let _ = pipeline.send_message(PipelineMsg::Downloaded { lease, result });
         });
         Ok(())

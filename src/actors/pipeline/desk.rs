@@ -16,9 +16,9 @@ use tokio::sync::{RwLock, RwLockReadGuard};
 
 use crate::clock;
 use crate::context::AppContext;
-use crate::db::DbError;
 use crate::db::imports::NewImport;
 use crate::db::record::{self, CaptureRecord, ImportRecord, NewCapture, TranscodeRequest};
+use crate::db::{DbError, items, quota};
 use crate::domain::{ErrorCode, ItemId, JobError, Quality};
 
 /// Recording a submission is one short transaction; this covers a busy database.
@@ -43,6 +43,7 @@ impl Desk {
 
     pub(super) async fn capture(&self, request: &NewCapture) -> Result<CaptureRecord, JobError> {
         let _open = self.admit().await?;
+        self.room_for(request.owner.as_deref()).await?;
         let db = &self.ctx.db;
         let recorded = record::capture(db, request, clock::now(), &self.ctx.faults);
         within_deadline(recorded)
@@ -52,6 +53,7 @@ impl Desk {
 
     pub(super) async fn import(&self, request: &NewImport) -> Result<ImportRecord, JobError> {
         let _open = self.admit().await?;
+        self.room_for(request.owner.as_deref()).await?;
         within_deadline(record::import(&self.ctx.db, request, clock::now()))
             .await?
             .map_err(|e| database_unavailable("record an import", e))
@@ -63,6 +65,11 @@ impl Desk {
         quality: Quality,
     ) -> Result<TranscodeRequest, JobError> {
         let _open = self.admit().await?;
+        let owner = within_deadline(items::get(&self.ctx.db, item))
+            .await?
+            .map_err(|e| database_unavailable("read an item", e))?
+            .and_then(|found| found.owner);
+        self.room_for(owner.as_deref()).await?;
         let max_attempts = self.ctx.settings.queue.max_attempts.get();
         let queued = record::transcode(&self.ctx.db, item, quality, max_attempts, clock::now());
         within_deadline(queued).await?.map_err(|e| match e {
@@ -72,6 +79,21 @@ impl Desk {
             }
             other => database_unavailable("queue a transcode", other),
         })
+    }
+
+    /// Refuses new work from an owner who is at or over their quota (`quota_exceeded`, with
+    /// the figures). What is under way is checked again, atomically, when it completes.
+    async fn room_for(&self, owner: Option<&str>) -> Result<(), JobError> {
+        let Some(owner) = owner else {
+            return Ok(());
+        };
+        let standing = within_deadline(quota::limited(&self.ctx.db, owner))
+            .await?
+            .map_err(|e| database_unavailable("read a quota", e))?;
+        match standing {
+            Some(standing) if standing.is_full() => Err(standing.refusal()),
+            _ => Ok(()),
+        }
     }
 
     /// Refuses every later submission and waits for those being recorded now.

@@ -21,6 +21,7 @@ mod output;
 mod requests;
 mod stages;
 mod start;
+mod twins;
 mod upkeep;
 
 pub use handle::PipelineHandle;

@@ -11,14 +11,16 @@ use ractor::ActorRef;
 use super::in_flight::Running;
 use super::output::Output;
 use super::{PipelineMsg, PipelineState};
+use crate::actors::storage::{FileKind, StorageMsg};
 use crate::clock;
 use crate::context::ItemChange;
 use crate::db::DbError;
 use crate::db::imports::ImportPayload;
 use crate::db::jobs::{ClaimedJob, Lease};
-use crate::db::outcome::{self, Charge, Effect, Requeue};
+use crate::db::outcome::{self, Charge, Completed, Effect, Requeue};
 use crate::db::renditions::Rendition;
 use crate::domain::job::{AfterFailure, after_failure};
+use crate::domain::quota::Standing;
 use crate::domain::{ErrorCode, ItemStatus, JobError, JobKind, Platform, Timestamp};
 use crate::metrics::{Event, JobOutcome};
 
@@ -31,6 +33,17 @@ impl PipelineState {
         };
         let now = clock::now();
         let item = running.item.id;
+        // What the commit put in the tree, to take out again if the quota refuses it (a
+        // capture sharing a stored twin's files committed none).
+        let committed: Vec<(String, FileKind)> = match (&running.output, &running.shared) {
+            (Some(output), None) => output
+                .commit_files(&running.item.paths, running.quality)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|file| (file.relative, file.kind))
+                .collect(),
+            _ => Vec::new(),
+        };
         let recorded = match (running.output.take(), running.quality) {
             (Some(Output::Item(output)), _) => {
                 let completion = output.completion(
@@ -67,12 +80,55 @@ impl PipelineState {
                 return;
             }
         };
+        let recorded = match recorded {
+            Ok(Completed::OverQuota(standing)) => {
+                return self
+                    .refuse_over_quota(myself, running, committed, standing)
+                    .await;
+            }
+            Ok(Completed::Recorded) => Ok(true),
+            Ok(Completed::LostLease) => Ok(false),
+            Err(e) => Err(e),
+        };
         if recorded.is_ok()
             && let Some(platform) = running.job.platform
         {
             self.platform_answered(platform).await;
         }
         self.settle(&running, JobOutcome::Completed, None, recorded);
+        self.finished(myself, running);
+    }
+
+    /// What the attempt stored does not fit in its owner's quota: the job fails for good
+    /// with `quota_exceeded`, and the files its commit put in the tree go again.
+    pub(super) async fn refuse_over_quota(
+        &mut self,
+        myself: &ActorRef<PipelineMsg>,
+        running: Running,
+        committed: Vec<(String, FileKind)>,
+        standing: Standing,
+    ) {
+        let lease = running.lease().clone();
+        let error = standing.refusal();
+        tracing::warn!(job = %lease.job, item = %lease.item, usage_bytes = standing.usage_bytes, quota_bytes = ?standing.quota_bytes, "the owner's storage quota is full; the attempt is refused");
+        if !committed.is_empty()
+            && self
+                .handles
+                .storage
+                .send(StorageMsg::DeleteFiles { files: committed })
+                .is_err()
+        {
+            tracing::error!(item = %lease.item, "storage unavailable; the refused files stay behind as orphans");
+        }
+        let recorded = outcome::fail(
+            &self.ctx.db,
+            &lease,
+            running.subject(),
+            &error,
+            clock::now(),
+        )
+        .await;
+        self.settle(&running, JobOutcome::Failed, Some(&error), recorded);
         self.finished(myself, running);
     }
 

@@ -28,6 +28,7 @@ use super::pipeline::{PipelineHandle, PipelineMsg};
 use crate::context::AppContext;
 use crate::db::items::{self, StoredUsage, Tally};
 use crate::db::jobs::Lease;
+use crate::domain::quota::USAGE_HISTORY_DAYS;
 use crate::domain::{ErrorCode, JobError};
 use crate::faults::FaultPoint;
 use crate::metrics::{CleanupOperation, CleanupStatus, Event};
@@ -91,6 +92,8 @@ pub struct StorageState {
     handle: StorageHandle,
     stored: StoredUsage,
     temp: Tally,
+    /// The last day whose usage this actor saw recorded (`usage_history`).
+    history_day: Option<String>,
     _ticker: AbortOnDropHandle<()>,
     _sweeper: Option<AbortOnDropHandle<()>>,
 }
@@ -129,6 +132,8 @@ impl Actor for StorageActor {
                 myself.send_interval(Duration::from_secs(every), || StorageMsg::Sweep(None)),
             )
         });
+        // The day's usage history is due now, not a refresh interval from now.
+        let _ = myself.send_message(StorageMsg::Refresh);
         handles.storage.slot().set(myself);
         Ok(StorageState {
             ctx,
@@ -136,6 +141,7 @@ impl Actor for StorageActor {
             handle: handles.storage,
             stored,
             temp,
+            history_day: None,
             _ticker: AbortOnDropHandle::new(ticker),
             _sweeper: sweeper,
         })
@@ -271,6 +277,7 @@ impl Actor for StorageActor {
                     Err(e) => tracing::warn!(error = %e, "cannot re-read storage totals"),
                 }
                 state.temp = measure(state.ctx.media.processing_dir()).await;
+                record_usage_history(state).await;
             }
         }
         Ok(())
@@ -283,5 +290,33 @@ impl Actor for StorageActor {
     ) -> Result<(), ActorProcessingErr> {
         state.handle.slot().clear();
         Ok(())
+    }
+}
+
+/// Once a day (the first refresh of each UTC day), the day's usage goes into the history,
+/// whether or not metrics are enabled. Several instances on one database write the same
+/// figures; recording a day again only replaces them.
+async fn record_usage_history(state: &mut StorageState) {
+    let now = crate::clock::now();
+    let (Some(today), Some(keep_from)) = (
+        now.day(),
+        now.minus(Duration::from_secs(USAGE_HISTORY_DAYS * 86_400))
+            .day(),
+    ) else {
+        return;
+    };
+    if state.history_day.as_deref() == Some(today.as_str()) {
+        return;
+    }
+    let db = &state.ctx.db;
+    let recorded = match crate::db::usage_history::has_day(db, &today).await {
+        Ok(true) => Ok(()),
+        Ok(false) => crate::db::storage_report::record_day(db, &today, &keep_from).await,
+        Err(e) => Err(e),
+    };
+    match recorded {
+        Ok(()) => state.history_day = Some(today),
+        // Tried again at the next refresh.
+        Err(e) => tracing::warn!(error = %e, "cannot record today's storage usage"),
     }
 }

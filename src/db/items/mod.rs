@@ -250,6 +250,22 @@ pub async fn count_by_status(db: &Db) -> Result<Vec<(ItemStatus, u64)>, DbError>
         .collect()
 }
 
+/// How many of `owner`'s items are in each status.
+pub async fn count_by_status_of(db: &Db, owner: &str) -> Result<Vec<(ItemStatus, u64)>, DbError> {
+    let rows: Vec<(String, i64)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT status, COUNT(*) FROM items WHERE owner = $1 GROUP BY status")
+        .bind(owner)
+        .fetch_all(pool)
+        .await)?;
+    rows.into_iter()
+        .map(|(status, count)| {
+            let status = ItemStatus::parse(&status)
+                .ok_or_else(|| DbError::Corrupt(format!("item status '{status}'")))?;
+            Ok((status, to_u64(count, "count")?))
+        })
+        .collect()
+}
+
 /// A completed item whose video has this content, other than `except` (content dedup).
 pub async fn completed_with_content(
     db: &Db,
