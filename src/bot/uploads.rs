@@ -39,11 +39,26 @@ pub async fn handle(core: &BotCore, request: &Request, upload: &Upload) -> Resul
         Ok(None) => {}
         Err(e) => return Err(Passing::new(e.to_string())),
     }
-    // Below the free-space floor the import would be refused anyway: not a byte is fetched.
+    // Below the free-space floor, or at the sender's quota, the import would be refused
+    // anyway: not a byte is fetched.
     core.ctx
         .space
         .admit(core.ctx.media.path())
         .map_err(Passing::refused)?;
+    match crate::db::quota::limited(&core.ctx.db, &owner).await {
+        Ok(Some(standing)) if standing.is_full() => {
+            let refusal = standing.refusal();
+            say(
+                core,
+                request.chat,
+                &format!("I cannot keep it: {} [{}]", refusal.message, refusal.code),
+            )
+            .await;
+            return Ok(());
+        }
+        Ok(_) => {}
+        Err(e) => return Err(Passing::new(e.to_string())),
+    }
     let dest = upload_path(core, upload).map_err(|e| Passing::new(e.to_string()))?;
     match core.api.download(&upload.file_id, &dest, max_bytes).await {
         Ok(bytes) => {

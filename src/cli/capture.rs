@@ -187,7 +187,7 @@ async fn standalone(settings: Settings, url: &str, user: Option<&str>) -> ExitCo
         ctx.settings.database.redacted_url()
     );
     let view = |item: &crate::db::items::Item| -> Result<ItemView, String> {
-        serde_json::to_value(ItemJson::of(&ctx, item, None))
+        serde_json::to_value(ItemJson::of(&ctx, item, None, true))
             .and_then(serde_json::from_value)
             .map_err(|e| e.to_string())
     };

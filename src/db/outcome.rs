@@ -50,6 +50,9 @@ pub enum Completed {
     /// What it stores would take the item's owner past their quota (their standing with it
     /// counted); nothing changed.
     OverQuota(Standing),
+    /// The item was to share the files of an identical stored item, which was deleted
+    /// meanwhile; nothing changed (the attempt stores its own files after all).
+    TwinGone,
 }
 
 /// The attempt succeeded: job `completed`, and its effect recorded, unless the bytes it adds
@@ -66,6 +69,13 @@ pub async fn complete(
     }
     let item = match effect {
         Effect::Captured { item, completion } => {
+            // A shared file must still be named by its twin, locked until this commits, or
+            // a concurrent delete of the twin removes it under this item.
+            if let Some(shared) = &completion.shared_paths
+                && !items::completed_names(&mut tx, &shared.file).await?
+            {
+                return Ok(Completed::TwinGone);
+            }
             items::mark_completed(&mut tx, item, completion, now).await?;
             item
         }

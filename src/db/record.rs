@@ -12,7 +12,7 @@ use super::{Db, DbError, Tx};
 use crate::clock;
 use crate::domain::layout::MediaPaths;
 use crate::domain::{
-    CaptureUrl, ItemId, ItemKind, JobId, JobKind, Platform, Quality, Source, Timestamp,
+    CaptureUrl, ItemId, ItemKind, ItemStatus, JobId, JobKind, Platform, Quality, Source, Timestamp,
 };
 use crate::faults::{FaultPoint, Faults};
 
@@ -139,6 +139,28 @@ pub async fn capture(
     })
 }
 
+/// The owner's item of the same video, when resubmitting it would store nothing new (it is
+/// not failed or cancelled): what a submission from someone at their quota still gets.
+pub async fn existing_capture(db: &Db, new: &NewCapture) -> Result<Option<CaptureRecord>, DbError> {
+    let mut tx = db.begin_write().await?;
+    let earlier = items::same_video(
+        &mut tx,
+        new.owner.as_deref(),
+        new.url.as_str(),
+        new.platform,
+        new.platform_media_id.as_deref(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(earlier
+        .filter(|item| !matches!(item.status, ItemStatus::Failed | ItemStatus::Cancelled))
+        .map(|item| CaptureRecord {
+            item,
+            outcome: CaptureOutcome::Existing,
+            job: None,
+        }))
+}
+
 /// What recording an import did.
 #[derive(Debug, Clone)]
 pub struct ImportRecord {
@@ -219,6 +241,25 @@ pub enum TranscodeRequest {
     Existing(Rendition),
     /// A job makes it; `created` is false when an identical request already had queued it.
     Queued { job: JobId, created: bool },
+}
+
+/// The answer to a transcode request that needs no new job: the rendition is stored, or a
+/// job for it is waiting or running.
+pub async fn known_transcode(
+    db: &Db,
+    item: ItemId,
+    quality: Quality,
+) -> Result<Option<TranscodeRequest>, DbError> {
+    if let Some(existing) = renditions::get(db, item, quality).await? {
+        return Ok(Some(TranscodeRequest::Existing(existing)));
+    }
+    let payload = TranscodePayload::json(quality);
+    Ok(jobs::active_transcode(db, item, &payload)
+        .await?
+        .map(|job| TranscodeRequest::Queued {
+            job,
+            created: false,
+        }))
 }
 
 /// Queues a transcode of `item` to `quality`, unless the rendition exists or one is already

@@ -18,6 +18,8 @@ pub struct Deleted {
     pub item: Item,
     /// The item's renditions whose files no other item names (those stay).
     pub renditions: Vec<Rendition>,
+    /// Renditions that were being made (no row yet) and that no other item's row names.
+    pub making: Vec<String>,
     /// Another item shares the video and thumbnails (the same content, or the same video
     /// captured for another owner), so they stay.
     pub files_shared: bool,
@@ -50,6 +52,11 @@ impl Deleted {
                 .iter()
                 .map(|r| (r.path.clone(), FileKind::Rendition)),
         );
+        files.extend(
+            self.making
+                .iter()
+                .map(|path| (path.clone(), FileKind::Rendition)),
+        );
         files
     }
 }
@@ -57,13 +64,27 @@ impl Deleted {
 /// Deletes the item's rows (its jobs and renditions go with it). Rows go before files: a
 /// crash in between leaves unreferenced files for the orphan sweep, never a row pointing at
 /// missing media. `faults` lets a test hold the transaction before its commit.
-pub async fn delete_item(db: &Db, id: ItemId, faults: &Faults) -> Result<Option<Deleted>, DbError> {
+///
+/// `making`: renditions of the item being made right now (no row yet, perhaps a file soon);
+/// they are in `Deleted::files` unless another item's row names the same file.
+pub async fn delete_item(
+    db: &Db,
+    id: ItemId,
+    making: Vec<String>,
+    faults: &Faults,
+) -> Result<Option<Deleted>, DbError> {
     let mut tx = db.begin_write().await?;
     let Some(item) = items::get_in(&mut tx, id).await? else {
         return Ok(None);
     };
     let renditions = renditions::for_item_in(&mut tx, id).await?;
     let owned_uploads = owned_files_in(&jobs::import_payloads_of(&mut tx, id).await?);
+    // Everyone naming these files waits for this delete (PostgreSQL), so the last two sharers
+    // deleted at once cannot each see the other and both keep the files.
+    items::lock_sharing(&mut tx, &item.paths.file).await?;
+    for rendition in &renditions {
+        renditions::lock_naming(&mut tx, &rendition.path).await?;
+    }
     items::delete_row(&mut tx, id).await?;
     // Counted after the row is gone: on PostgreSQL the delete waits for an adoption of this
     // item's files that holds its row (`twins`), and the count then sees the adopter.
@@ -74,15 +95,43 @@ pub async fn delete_item(db: &Db, id: ItemId, faults: &Faults) -> Result<Option<
             unshared.push(rendition);
         }
     }
-    let renditions = unshared;
+    let mut making_unnamed = Vec::with_capacity(making.len());
+    for path in making {
+        if renditions::naming(&mut tx, &path).await? == 0 {
+            making_unnamed.push(path);
+        }
+    }
     faults.pass(FaultPoint::DeleteBeforeCommit).await;
     tx.commit().await?;
     Ok(Some(Deleted {
         item,
-        renditions,
+        renditions: unshared,
+        making: making_unnamed,
         files_shared: sharers > 0,
         owned_uploads,
     }))
+}
+
+/// The files of `files` that no item but `except` (whose completion was refused) and no
+/// rendition row names: what may go out of the tree again without taking anything from anyone.
+pub async fn unnamed(
+    db: &Db,
+    files: Vec<(String, FileKind)>,
+    except: ItemId,
+) -> Result<Vec<(String, FileKind)>, DbError> {
+    let mut tx = db.begin_write().await?;
+    let mut unnamed = Vec::with_capacity(files.len());
+    for (path, kind) in files {
+        let named = match kind {
+            FileKind::Rendition => renditions::naming(&mut tx, &path).await? > 0,
+            _ => items::names_file(&mut tx, &path, except).await?,
+        };
+        if !named {
+            unnamed.push((path, kind));
+        }
+    }
+    tx.commit().await?;
+    Ok(unnamed)
 }
 
 /// Cancels the item's unfinished capture or import (a running attempt anywhere loses its

@@ -108,6 +108,20 @@ pub(crate) async fn get_for_share(
     row.map(Rendition::try_from).transpose()
 }
 
+/// Locks, until the transaction ends, every rendition row naming the file at `path`
+/// (PostgreSQL; see `items::lock_sharing`).
+pub(crate) async fn lock_naming(tx: &mut Tx, path: &str) -> Result<(), DbError> {
+    if let Tx::Postgres(conn) = tx {
+        sqlx::query(
+            "SELECT item_id FROM renditions WHERE path = $1 ORDER BY item_id, quality FOR UPDATE",
+        )
+        .bind(path)
+        .fetch_all(&mut **conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// How many rendition rows name the file at `path`.
 pub(crate) async fn naming(tx: &mut Tx, path: &str) -> Result<u64, DbError> {
     let count: i64 = on_tx!(tx, conn => sqlx::query_scalar(

@@ -50,6 +50,22 @@ impl Standing {
         )
     }
 
+    /// The refusal of a completion, measured with what it would have added (`self` is the
+    /// standing after the write that was rolled back).
+    pub fn refusal_at_commit(&self) -> JobError {
+        let quota = self.quota_bytes.unwrap_or(0);
+        JobError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "storing this would bring the usage to {}, past the {} quota ({} bytes of {})",
+                format_size(self.usage_bytes),
+                format_size(quota),
+                self.usage_bytes,
+                quota
+            ),
+        )
+    }
+
     /// A download's byte budget: the size limit, or what is left of the quota when that is
     /// less. The second value says the quota set it (so running past it is `quota_exceeded`,
     /// not `too_large`).
@@ -68,22 +84,6 @@ impl Standing {
             format!(
                 "the download is larger than the {} left in the storage quota: {} stored of {} ({} bytes of {})",
                 format_size(self.remaining().unwrap_or(0)),
-                format_size(self.usage_bytes),
-                format_size(quota),
-                self.usage_bytes,
-                quota
-            ),
-        )
-    }
-
-    /// The refusal of a file of `bytes` that would not fit in what remains.
-    pub fn refusal_of(&self, bytes: u64) -> JobError {
-        let quota = self.quota_bytes.unwrap_or(0);
-        JobError::new(
-            ErrorCode::QuotaExceeded,
-            format!(
-                "{} more would exceed the storage quota: {} stored of {} ({} bytes of {})",
-                format_size(bytes),
                 format_size(self.usage_bytes),
                 format_size(quota),
                 self.usage_bytes,
@@ -154,9 +154,11 @@ mod tests {
             "{}",
             refusal.message
         );
-        let refusal = standing(1 << 20, Some(2 << 20)).refusal_of(5 << 20);
+        let refusal = standing(5 << 20, Some(2 << 20)).refusal_at_commit();
         assert!(
-            refusal.message.starts_with("5.0 MiB more"),
+            refusal.message.starts_with(
+                "storing this would bring the usage to 5.0 MiB, past the 2.0 MiB quota"
+            ),
             "{}",
             refusal.message
         );

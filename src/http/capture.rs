@@ -57,6 +57,6 @@ async fn capture(
         CaptureOutcome::Created | CaptureOutcome::Requeued => StatusCode::ACCEPTED,
         CaptureOutcome::Existing => StatusCode::OK,
     };
-    let json = warp::reply::json(&ItemJson::of(ctx, &record.item, None));
+    let json = warp::reply::json(&ItemJson::of(ctx, &record.item, None, principal.is_admin()));
     Ok(warp::reply::with_status(json, status).into_response())
 }

@@ -68,8 +68,11 @@ pub struct MetadataJson {
     pub encoding: Option<EncodingJson>,
     pub platform: &'static str,
     pub source_url: Option<String>,
-    /// Where the file sits under media_root (also its path on a CDN mirroring the tree).
-    pub storage_path: String,
+    /// Where the file sits under media_root (also its path on a CDN mirroring the tree);
+    /// absent when the item shares another item's file (that path names the other item,
+    /// someone else's business).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_path: Option<String>,
     /// A video's stream (absent for an image).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_url: Option<String>,
@@ -151,8 +154,13 @@ fn link(ctx: &AppContext, relative: &str, api_path: String) -> String {
 }
 
 impl MetadataJson {
-    /// `None` unless the item is completed.
-    pub fn of(ctx: &AppContext, item: &Item, renditions: Option<&[Rendition]>) -> Option<Self> {
+    /// `None` unless the item is completed. `admin`: see `ItemJson::of`.
+    pub fn of(
+        ctx: &AppContext,
+        item: &Item,
+        renditions: Option<&[Rendition]>,
+        admin: bool,
+    ) -> Option<Self> {
         if item.status != ItemStatus::Completed {
             return None;
         }
@@ -184,7 +192,12 @@ impl MetadataJson {
             }),
             platform: item.platform.as_str(),
             source_url: item.source_url.clone(),
-            storage_path: item.paths.file.clone(),
+            storage_path: item
+                .paths
+                .file
+                .contains(&id)
+                .then(|| item.paths.file.clone())
+                .or_else(|| admin.then(|| item.paths.file.clone())),
             stream_url: (item.kind == ItemKind::Video)
                 .then(|| link(ctx, &item.paths.file, format!("/api/videos/{id}/stream"))),
             image_url: (item.kind == ItemKind::Image)
@@ -208,7 +221,14 @@ impl MetadataJson {
 
 impl ItemJson {
     /// The item; its metadata lists `renditions` when they are given.
-    pub fn of(ctx: &AppContext, item: &Item, renditions: Option<&[Rendition]>) -> Self {
+    /// `admin`: whether the viewer may see a path that names another item (a member is not
+    /// shown where the file they share with someone else sits).
+    pub fn of(
+        ctx: &AppContext,
+        item: &Item,
+        renditions: Option<&[Rendition]>,
+        admin: bool,
+    ) -> Self {
         Self {
             id: item.id.to_string(),
             kind: item.kind.as_str(),
@@ -225,7 +245,7 @@ impl ItemJson {
             created_at: clock::rfc3339(item.created_at),
             updated_at: clock::rfc3339(item.updated_at),
             completed_at: item.completed_at.map(clock::rfc3339),
-            metadata: MetadataJson::of(ctx, item, renditions),
+            metadata: MetadataJson::of(ctx, item, renditions, admin),
         }
     }
 }

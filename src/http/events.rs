@@ -33,7 +33,13 @@ pub async fn follow(id: String, principal: Principal, ctx: Arc<AppContext>) -> R
             let live = ctx.events.subscribe();
             let item = load(&ctx, &principal, &id).await?;
             let (tx, mut rx) = mpsc::channel::<Result<Event, Infallible>>(64);
-            tokio::spawn(produce(Arc::clone(&ctx), item, live, tx));
+            tokio::spawn(produce(
+                Arc::clone(&ctx),
+                item,
+                principal.is_admin(),
+                live,
+                tx,
+            ));
             let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
             Ok::<_, ApiError>(warp::sse::reply(stream).into_response())
         }
@@ -50,8 +56,8 @@ fn snapshot(item: &Item) -> Event {
     Event::default().event("status").data(body.to_string())
 }
 
-fn done(ctx: &AppContext, item: &Item) -> Event {
-    let json = serde_json::to_string(&ItemJson::of(ctx, item, None)).unwrap_or_default();
+fn done(ctx: &AppContext, item: &Item, admin: bool) -> Event {
+    let json = serde_json::to_string(&ItemJson::of(ctx, item, None, admin)).unwrap_or_default();
     Event::default().event("done").data(json)
 }
 
@@ -68,13 +74,14 @@ fn deleted(id: ItemId) -> Event {
 async fn produce(
     ctx: Arc<AppContext>,
     item: Item,
+    admin: bool,
     mut live: broadcast::Receiver<ItemEvent>,
     tx: mpsc::Sender<Result<Event, Infallible>>,
 ) {
     let id = item.id;
     let send = |event: Event| tx.send(Ok(event));
     if item.status.is_terminal() {
-        let _ = send(done(&ctx, &item)).await;
+        let _ = send(done(&ctx, &item, admin)).await;
         return;
     }
     if send(snapshot(&item)).await.is_err() {
@@ -117,7 +124,7 @@ async fn produce(
         }
         match items::get(&ctx.db, id).await {
             Ok(Some(current)) if current.status.is_terminal() => {
-                let _ = send(done(&ctx, &current)).await;
+                let _ = send(done(&ctx, &current, admin)).await;
                 return;
             }
             Ok(Some(current)) if current.status != last_status => {

@@ -37,7 +37,13 @@ pub async fn get(id: String, principal: Principal, ctx: Arc<AppContext>) -> Resp
             let renditions = crate::db::renditions::for_item(&ctx.db, item.id)
                 .await
                 .map_err(ApiError::internal)?;
-            Ok(warp::reply::json(&ItemJson::of(&ctx, &item, Some(&renditions))).into_response())
+            Ok(warp::reply::json(&ItemJson::of(
+                &ctx,
+                &item,
+                Some(&renditions),
+                principal.is_admin(),
+            ))
+            .into_response())
         }
         .await,
     )
@@ -138,7 +144,7 @@ async fn list_page(
     let page = Page {
         items: rows
             .iter()
-            .map(|item| ItemJson::of(ctx, item, None))
+            .map(|item| ItemJson::of(ctx, item, None, principal.is_admin()))
             .collect(),
         next_cursor,
     };

@@ -86,7 +86,7 @@ pub async fn metadata(id: String, principal: Principal, ctx: Arc<AppContext>) ->
             let renditions = renditions::for_item(&ctx.db, item.id)
                 .await
                 .map_err(ApiError::internal)?;
-            let json = MetadataJson::of(&ctx, &item, Some(&renditions))
+            let json = MetadataJson::of(&ctx, &item, Some(&renditions), principal.is_admin())
                 .ok_or_else(|| ApiError::internal("completed item without media facts"))?;
             Ok(warp::reply::json(&json).into_response())
         }

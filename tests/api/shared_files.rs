@@ -64,6 +64,9 @@ on_both_backends! {
         assert_eq!(app.files_under("videos").len(), 1, "{:?}", app.files_under("videos"));
         assert_eq!(app.files_under("thumbnails").len(), 3, "{:?}", app.files_under("thumbnails"));
         assert_eq!(a["metadata"]["sha256"], b["metadata"]["sha256"]);
+        // B is not shown A's file path: it names A's item.
+        assert!(a["metadata"]["storage_path"].is_string(), "{a}");
+        assert!(b["metadata"].get("storage_path").is_none(), "{b}");
         // Stored once, but it counts against each owner's quota.
         let a_usage = json_of(&app, &p.a, Method::GET, "/api/me", None).await.1["usage_bytes"].as_u64().unwrap();
         let b_usage = json_of(&app, &p.b, Method::GET, "/api/me", None).await.1["usage_bytes"].as_u64().unwrap();

@@ -43,8 +43,14 @@ impl Desk {
 
     pub(super) async fn capture(&self, request: &NewCapture) -> Result<CaptureRecord, JobError> {
         let _open = self.admit().await?;
-        self.room_for(request.owner.as_deref()).await?;
         let db = &self.ctx.db;
+        if let Err(refusal) = self.room_for(request.owner.as_deref()).await {
+            // At the quota, a URL the owner already has is still answered: nothing new.
+            let known = within_deadline(record::existing_capture(db, request))
+                .await?
+                .map_err(|e| database_unavailable("look up a capture", e))?;
+            return known.ok_or(refusal);
+        }
         let recorded = record::capture(db, request, clock::now(), &self.ctx.faults);
         within_deadline(recorded)
             .await?
@@ -53,7 +59,16 @@ impl Desk {
 
     pub(super) async fn import(&self, request: &NewImport) -> Result<ImportRecord, JobError> {
         let _open = self.admit().await?;
-        self.room_for(request.owner.as_deref()).await?;
+        if let Err(refusal) = self.room_for(request.owner.as_deref()).await {
+            // At the quota, a file already recorded is still answered (recording it again
+            // finds the earlier record and creates nothing).
+            let known = within_deadline(record::find_import(&self.ctx.db, &request.key))
+                .await?
+                .map_err(|e| database_unavailable("look up an import", e))?;
+            if known.is_none() {
+                return Err(refusal);
+            }
+        }
         within_deadline(record::import(&self.ctx.db, request, clock::now()))
             .await?
             .map_err(|e| database_unavailable("record an import", e))
@@ -69,7 +84,13 @@ impl Desk {
             .await?
             .map_err(|e| database_unavailable("read an item", e))?
             .and_then(|found| found.owner);
-        self.room_for(owner.as_deref()).await?;
+        if let Err(refusal) = self.room_for(owner.as_deref()).await {
+            // At the quota, a rendition that exists or is coming is still answered.
+            let known = within_deadline(record::known_transcode(&self.ctx.db, item, quality))
+                .await?
+                .map_err(|e| database_unavailable("look up a transcode", e))?;
+            return known.ok_or(refusal);
+        }
         let max_attempts = self.ctx.settings.queue.max_attempts.get();
         let queued = record::transcode(&self.ctx.db, item, quality, max_attempts, clock::now());
         within_deadline(queued).await?.map_err(|e| match e {

@@ -18,6 +18,7 @@ use crate::db::DbError;
 use crate::db::imports::ImportPayload;
 use crate::db::jobs::{ClaimedJob, Lease};
 use crate::db::outcome::{self, Charge, Completed, Effect, Requeue};
+use crate::db::removal;
 use crate::db::renditions::Rendition;
 use crate::domain::job::{AfterFailure, after_failure};
 use crate::domain::quota::Standing;
@@ -86,6 +87,12 @@ impl PipelineState {
                     .refuse_over_quota(myself, running, committed, standing)
                     .await;
             }
+            Ok(Completed::TwinGone) => {
+                tracing::warn!(job = %lease.job, item = %lease.item, "the identical stored video was deleted before this one could share it; trying again");
+                return self
+                    .try_again_uncharged(myself, running, Duration::ZERO)
+                    .await;
+            }
             Ok(Completed::Recorded) => Ok(true),
             Ok(Completed::LostLease) => Ok(false),
             Err(e) => Err(e),
@@ -109,8 +116,20 @@ impl PipelineState {
         standing: Standing,
     ) {
         let lease = running.lease().clone();
-        let error = standing.refusal();
-        tracing::warn!(job = %lease.job, item = %lease.item, usage_bytes = standing.usage_bytes, quota_bytes = ?standing.quota_bytes, "the owner's storage quota is full; the attempt is refused");
+        let error = standing.refusal_at_commit();
+        tracing::warn!(job = %lease.job, item = %lease.item, usage_bytes = standing.usage_bytes, quota_bytes = ?standing.quota_bytes, "storing this would take its owner past their quota; the attempt is refused");
+        // Only what no other row names goes (a rendition path is shared with every item
+        // sharing the video).
+        let committed = if committed.is_empty() {
+            committed
+        } else {
+            removal::unnamed(&self.ctx.db, committed, lease.item)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(item = %lease.item, error = %e, "cannot tell whether the refused files are someone else's; they stay for the sweep");
+                    Vec::new()
+                })
+        };
         if !committed.is_empty()
             && self
                 .handles

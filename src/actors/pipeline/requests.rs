@@ -4,7 +4,7 @@
 use ractor::ActorRef;
 
 use super::{PipelineMsg, PipelineState};
-use crate::actors::storage::{FileKind, StorageMsg};
+use crate::actors::storage::StorageMsg;
 use crate::clock;
 use crate::context::ItemChange;
 use crate::db::DbError;
@@ -96,7 +96,7 @@ impl PipelineState {
         myself: &ActorRef<PipelineMsg>,
         item: ItemId,
     ) -> Result<bool, JobError> {
-        let mut pending_files = Vec::new();
+        let mut making = Vec::new();
         for lease in self.in_flight.of_item(item) {
             let Some(running) =
                 self.stop_attempt(myself, &lease, "cancelled: the item is being deleted")
@@ -105,20 +105,19 @@ impl PipelineState {
             };
             // A rendition still being made has no row yet, but may have a file soon.
             if let Some(quality) = running.quality {
-                pending_files.push((running.item.paths.rendition(quality), FileKind::Rendition));
+                making.push(running.item.paths.rendition(quality));
             }
         }
 
-        let deleted = removal::delete_item(&self.ctx.db, item, &self.ctx.faults)
+        let deleted = removal::delete_item(&self.ctx.db, item, making, &self.ctx.faults)
             .await
             .map_err(|e| self.database_unavailable("delete an item", e))?;
         let Some(deleted) = deleted else {
             return Ok(false);
         };
         self.ctx.served.forget_item(item);
-        // Files shared with an item of the same content stay until the last one goes.
-        let mut files = deleted.files();
-        files.extend(pending_files);
+        // Files another item shares stay until the last one goes.
+        let files = deleted.files();
         // The rows are gone, so nothing serves the item any more; the files follow without
         // holding up the Pipeline (Storage may be busy committing). If Storage is down they
         // stay behind as orphans for the sweep.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 
+use super::in_flight::Running;
 use super::{PipelineMsg, PipelineState};
 use crate::clock;
 use crate::db::jobs::Lease;
@@ -16,8 +17,9 @@ use crate::db::twins::{self, Twin};
 use crate::domain::{ItemId, JobKind};
 use crate::metrics::JobOutcome;
 
-/// How long an attempt waits before looking at its twin again.
-const TWIN_POLL: Duration = Duration::from_secs(2);
+/// How long an attempt waits before looking at its twin again: short enough that the
+/// second capture follows the first closely, long enough not to churn the queue.
+const TWIN_POLL: Duration = Duration::from_secs(3);
 
 impl PipelineState {
     /// True when the attempt was settled here: completed from its twin's files, or put back
@@ -45,9 +47,15 @@ impl PipelineState {
                 true
             }
             Ok(Twin::Alone) => false,
+            // A capture's work goes to its own files: not knowing costs only doing it twice.
+            // A transcode of a shared video would write a file other items may name, so it
+            // waits instead.
             Err(e) => {
-                // Not knowing costs only doing the work twice.
                 tracing::warn!(job = %lease.job, item = %lease.item, error = %e, "cannot look for another item with the same work");
+                if quality.is_some() {
+                    self.wait_for_twin(myself, lease).await;
+                    return true;
+                }
                 false
             }
         }
@@ -65,6 +73,8 @@ impl PipelineState {
             Ok(None) => return false,
             Ok(Some(Completed::Recorded)) => Ok(true),
             Ok(Some(Completed::LostLease)) => Ok(false),
+            // Only a content twin's completion can find it gone (`outcome::complete`).
+            Ok(Some(Completed::TwinGone)) => return false,
             Ok(Some(Completed::OverQuota(standing))) => {
                 if let Some(running) = self.take_running(myself, lease) {
                     self.refuse_over_quota(myself, running, Vec::new(), standing)
@@ -88,16 +98,34 @@ impl PipelineState {
             return;
         };
         tracing::debug!(job = %lease.job, item = %lease.item, "an earlier item is fetching the same; waiting for it");
+        self.try_again_uncharged(myself, running, TWIN_POLL).await;
+    }
+
+    /// Puts the attempt back in the queue, uncharged, to run again after `wait`: it was not
+    /// the job's fault (it waited for a twin, or its twin vanished before its commit).
+    pub(super) async fn try_again_uncharged(
+        &mut self,
+        myself: &ActorRef<PipelineMsg>,
+        running: Running,
+        wait: Duration,
+    ) {
         let now = clock::now();
         let requeue = Requeue {
-            run_after: now.plus(TWIN_POLL),
+            run_after: now.plus(wait),
             reason: None,
             charge: Charge::Uncharged,
         };
-        let recorded = outcome::requeue(&self.ctx.db, lease, running.subject(), requeue, now).await;
+        let recorded = outcome::requeue(
+            &self.ctx.db,
+            running.lease(),
+            running.subject(),
+            requeue,
+            now,
+        )
+        .await;
         self.settle(&running, JobOutcome::Postponed, None, recorded);
         if !self.draining {
-            myself.send_after(TWIN_POLL, || PipelineMsg::Wake);
+            myself.send_after(wait, || PipelineMsg::Wake);
         }
         self.finished(myself, running);
     }

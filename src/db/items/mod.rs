@@ -11,8 +11,8 @@ mod write;
 pub use usage::{StoredUsage, Tally, stored_usage};
 pub use write::{Completion, set_progress};
 pub(crate) use write::{
-    NewItem, delete_row, insert, mark_completed, mark_failed, mark_queued, reopen, same_video,
-    sharers,
+    NewItem, completed_names, delete_row, insert, lock_sharing, mark_completed, mark_failed,
+    mark_queued, names_file, reopen, same_video, sharers,
 };
 
 use super::{Db, DbError, Tx, on_pool, on_tx, to_u64};

@@ -38,8 +38,10 @@ pub async fn stored_usage(db: &Db) -> Result<StoredUsage, DbError> {
          GROUP BY kind")
         .fetch_all(pool)
         .await)?;
+    // Renditions several items share (a shared video's) count once too.
     let (renditions, rendition_bytes): (i64, Option<i64>) = on_pool!(db, pool => sqlx::query_as(
-        "SELECT COUNT(*), CAST(SUM(size_bytes) AS BIGINT) FROM renditions")
+        "SELECT COUNT(*), CAST(SUM(size_bytes) AS BIGINT) \
+         FROM (SELECT path, MAX(size_bytes) AS size_bytes FROM renditions GROUP BY path) AS made")
         .fetch_one(pool)
         .await)?;
     let n = |v: i64| to_u64(v, "count");

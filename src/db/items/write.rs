@@ -115,6 +115,53 @@ pub(crate) async fn reopen(tx: &mut Tx, id: ItemId, now: Timestamp) -> Result<bo
     Ok(reopened.is_some())
 }
 
+/// Locks, until the transaction ends, every item naming the file at `path` (PostgreSQL; a
+/// SQLite write transaction holds the whole database already). Two deletes of the last two
+/// items sharing a file then run one after the other, and the second sees it must go.
+pub(crate) async fn lock_sharing(tx: &mut Tx, path: &str) -> Result<(), DbError> {
+    if let Tx::Postgres(conn) = tx {
+        sqlx::query("SELECT id FROM items WHERE video_path = $1 ORDER BY id FOR UPDATE")
+            .bind(path)
+            .fetch_all(&mut **conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether a completed item still names the file at `path`; that item is locked against a
+/// concurrent delete until the transaction ends (PostgreSQL).
+pub(crate) async fn completed_names(tx: &mut Tx, path: &str) -> Result<bool, DbError> {
+    const FIND: &str =
+        "SELECT id FROM items WHERE video_path = $1 AND status = 'completed' ORDER BY id LIMIT 1";
+    let found: Option<String> = match tx {
+        Tx::Sqlite(conn, _) => {
+            sqlx::query_scalar(FIND)
+                .bind(path)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+        Tx::Postgres(conn) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("{FIND} FOR SHARE")))
+                .bind(path)
+                .fetch_optional(&mut **conn)
+                .await?
+        }
+    };
+    Ok(found.is_some())
+}
+
+/// Whether an item other than `except` names `path` as its file or one of its thumbnails.
+pub(crate) async fn names_file(tx: &mut Tx, path: &str, except: ItemId) -> Result<bool, DbError> {
+    let found: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT id FROM items WHERE id <> $2 AND (video_path = $1 OR thumb_small_path = $1 \
+         OR thumb_medium_path = $1 OR thumb_large_path = $1) LIMIT 1")
+        .bind(path)
+        .bind(except.to_string())
+        .fetch_optional(conn)
+        .await)?;
+    Ok(found.is_some())
+}
+
 /// How many other items share the file at `path` (same content).
 pub(crate) async fn sharers(tx: &mut Tx, path: &str, except: ItemId) -> Result<u64, DbError> {
     let sharers: i64 = on_tx!(tx, conn => sqlx::query_scalar(
