@@ -121,6 +121,9 @@ on_both_backends! {
         assert_eq!(body["error"]["code"], "quota_exceeded");
         assert_eq!((body["error"]["usage_bytes"].as_u64(), body["error"]["quota_bytes"].as_u64()), (Some(used), Some(used)), "{body}");
         let kept = completed[0]["id"].as_str().unwrap();
+        // What they already have is still answered: nothing new would be stored.
+        let (code, again) = json_of(&app, &p.a, Method::POST, "/api/capture", Some(json!({"url": completed[0]["source_url"]}))).await;
+        assert_eq!((code, again["id"].as_str()), (200, Some(kept)), "{again}");
         // Deleting frees it at once.
         assert_eq!(status(&app, &p.a, Method::DELETE, &format!("/api/videos/{kept}"), None).await, 204);
         assert!(usage(&app, &p.a).await < used);

@@ -121,7 +121,18 @@ on_both_backends! {
         })
         .await;
         assert!(gone, "{:?} {:?}", app.files_under("videos"), app.files_under("thumbnails"));
-        // The other pair still shares its one file.
+        // The other pair still shares its one file; both deleted at the same moment, it goes.
         assert_eq!(streamed(&app, &p.a, &first_stream).await, streamed(&app, &p.b, &second_stream).await);
+        let (first_path, second_path) = (format!("/api/videos/{}", id_of(&first)), format!("/api/videos/{}", id_of(&second)));
+        let (first_delete, second_delete) = tokio::join!(
+            status(&app, &p.a, Method::DELETE, &first_path, None),
+            status(&app, &p.b, Method::DELETE, &second_path, None),
+        );
+        assert_eq!((first_delete, second_delete), (204, 204));
+        let gone = wait_for(Duration::from_secs(10), || async {
+            app.files_under("videos").is_empty() && app.files_under("thumbnails").is_empty()
+        })
+        .await;
+        assert!(gone, "{:?} {:?}", app.files_under("videos"), app.files_under("thumbnails"));
     }
 }
