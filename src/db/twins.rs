@@ -28,14 +28,17 @@ pub enum Twin {
 }
 
 /// The twin of a capture: another owner's item of the same video (same canonical URL or
-/// platform media id), stored or being captured. Only an earlier item counts as coming, so
-/// two captures never wait for each other.
+/// platform media id), stored or being captured. Only an earlier item with a capture job
+/// waiting or running counts as coming, so two captures never wait for each other and none
+/// waits for a row nothing works on.
 pub async fn of_capture(db: &Db, item: &Item) -> Result<Twin, DbError> {
     let row: Option<(String, String)> = on_pool!(db, pool => sqlx::query_as(
         "SELECT id, status FROM items WHERE id <> $1 AND kind = 'video' \
          AND (canonical_url = $2 OR (platform = $3 AND platform_media_id IS NOT NULL \
               AND platform_media_id = $4)) \
-         AND (status = 'completed' OR (status IN ('queued', 'downloading', 'processing') AND id < $1)) \
+         AND (status = 'completed' OR (status IN ('queued', 'downloading', 'processing') AND id < $1 \
+              AND EXISTS (SELECT 1 FROM jobs j WHERE j.item_id = items.id AND j.kind = 'capture' \
+                          AND j.state IN ('queued', 'running')))) \
          ORDER BY CASE WHEN status = 'completed' THEN 0 ELSE 1 END, id LIMIT 1")
         .bind(item.id.to_string())
         .bind(item.canonical_url.as_deref())
