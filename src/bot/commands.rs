@@ -130,12 +130,8 @@ fn answer<R>(answer: Result<R, JobError>) -> Result<Result<R, String>, Passing> 
     }
 }
 
-/// A member's /stats: their own items and usage (the vault's totals are not theirs to know).
-async fn own_stats(core: &BotCore, sender: &Principal) -> Result<String, Passing> {
-    let db = &core.ctx.db;
-    let counts = items::count_by_status_of(db, &sender.user.to_string())
-        .await
-        .map_err(|e| Passing::new(e.to_string()))?;
+/// "N stored, N being saved, N failed, N cancelled" of counts by status.
+fn by_status(counts: &[(ItemStatus, u64)]) -> String {
     let count = |status: ItemStatus| {
         counts
             .iter()
@@ -144,6 +140,20 @@ async fn own_stats(core: &BotCore, sender: &Principal) -> Result<String, Passing
     };
     let working =
         count(ItemStatus::Queued) + count(ItemStatus::Downloading) + count(ItemStatus::Processing);
+    format!(
+        "{} stored, {working} being saved, {} failed, {} cancelled",
+        count(ItemStatus::Completed),
+        count(ItemStatus::Failed),
+        count(ItemStatus::Cancelled),
+    )
+}
+
+/// A member's /stats: their own items and usage (the vault's totals are not theirs to know).
+async fn own_stats(core: &BotCore, sender: &Principal) -> Result<String, Passing> {
+    let db = &core.ctx.db;
+    let counts = items::count_by_status_of(db, &sender.user.to_string())
+        .await
+        .map_err(|e| Passing::new(e.to_string()))?;
     let standing = crate::db::quota::standing_of(db, sender.user)
         .await
         .map_err(|e| Passing::new(e.to_string()))?;
@@ -152,11 +162,8 @@ async fn own_stats(core: &BotCore, sender: &Principal) -> Result<String, Passing
         None => String::new(),
     };
     Ok(format!(
-        "your items: {} stored, {} being saved, {} failed, {} cancelled\nyou keep: {}{quota}",
-        count(ItemStatus::Completed),
-        working,
-        count(ItemStatus::Failed),
-        count(ItemStatus::Cancelled),
+        "your items: {}\nyou keep: {}{quota}",
+        by_status(&counts),
         human_bytes(standing.usage_bytes),
     ))
 }
@@ -166,24 +173,13 @@ async fn stats(core: &BotCore) -> Result<String, Passing> {
     let counts = items::count_by_status(&core.ctx.db)
         .await
         .map_err(|e| Passing::new(e.to_string()))?;
-    let count = |status: ItemStatus| {
-        counts
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map_or(0, |(_, n)| *n)
-    };
-    let working =
-        count(ItemStatus::Queued) + count(ItemStatus::Downloading) + count(ItemStatus::Processing);
     let storage = core.storage.stats().await.map_err(Passing::refused)?;
     let s = &storage.stored;
     Ok(format!(
-        "items: {} stored, {} being saved, {} failed, {} cancelled\n\
+        "items: {}\n\
          stored: {} ({} videos {}, {} images {}, renditions {}, thumbnails {}; work in progress {})\n\
          disk: {} free of {}",
-        count(ItemStatus::Completed),
-        working,
-        count(ItemStatus::Failed),
-        count(ItemStatus::Cancelled),
+        by_status(&counts),
         human_bytes(s.stored_bytes()),
         s.videos.files,
         human_bytes(s.videos.bytes),
@@ -200,6 +196,21 @@ async fn stats(core: &BotCore) -> Result<String, Passing> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_read_as_stored_saving_failed_cancelled() {
+        let counts = [
+            (ItemStatus::Completed, 4),
+            (ItemStatus::Queued, 1),
+            (ItemStatus::Downloading, 2),
+            (ItemStatus::Processing, 3),
+            (ItemStatus::Cancelled, 5),
+        ];
+        assert_eq!(
+            by_status(&counts),
+            "4 stored, 6 being saved, 0 failed, 5 cancelled"
+        );
+    }
 
     #[test]
     fn help_lists_every_command() {

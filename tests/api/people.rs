@@ -145,7 +145,9 @@ pub(crate) async fn people(app: &TestApp) -> People {
     }
 }
 
-pub(crate) async fn capture_done(app: &TestApp, who: &As, url: &str) -> Value {
+/// Submits a capture as `who` and waits for it to end, whatever the end: the submission's
+/// status code and the item as it ended.
+pub(crate) async fn capture_ended(app: &TestApp, who: &As, url: &str) -> (u16, Value) {
     let (code, item) = json_of(
         app,
         who,
@@ -163,12 +165,18 @@ pub(crate) async fn capture_done(app: &TestApp, who: &As, url: &str) -> Value {
             item["status"].as_str(),
             Some("completed" | "failed" | "cancelled")
         ) {
-            assert_eq!(item["status"], "completed", "{item}");
-            return item;
+            return (code, item);
         }
         assert!(Instant::now() < deadline, "{item}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Submits a capture as `who` and waits for it to complete.
+pub(crate) async fn capture_done(app: &TestApp, who: &As, url: &str) -> Value {
+    let (_, item) = capture_ended(app, who, url).await;
+    assert_eq!(item["status"], "completed", "{item}");
+    item
 }
 
 pub(crate) fn listed(page: &Value) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! concurrent captures cannot overshoot), renditions counted, deleting frees at once; and the
 //! admin's storage report and per-user gauges.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -29,30 +29,11 @@ async fn set_quota(app: &TestApp, p: &People, user: &str, quota: Value) {
     assert_eq!(code, 200, "{body}");
 }
 
-/// Submits a capture and waits for it to end, whatever the end.
+/// A new capture (202) followed to its end.
 async fn capture_ended(app: &TestApp, who: &As, url: &str) -> Value {
-    let (code, item) = json_of(
-        app,
-        who,
-        Method::POST,
-        "/api/capture",
-        Some(json!({"url": url})),
-    )
-    .await;
+    let (code, item) = crate::people::capture_ended(app, who, url).await;
     assert_eq!(code, 202, "{item}");
-    let path = format!("/api/items/{}", item["id"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, item) = json_of(app, who, Method::GET, &path, None).await;
-        if matches!(
-            item["status"].as_str(),
-            Some("completed" | "failed" | "cancelled")
-        ) {
-            return item;
-        }
-        assert!(Instant::now() < deadline, "{item}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    item
 }
 
 fn stored_bytes(item: &Value) -> u64 {

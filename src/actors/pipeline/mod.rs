@@ -18,6 +18,7 @@ mod handle;
 mod in_flight;
 mod outcome;
 mod output;
+mod quota_refusal;
 mod requests;
 mod stages;
 mod start;

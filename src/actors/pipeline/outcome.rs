@@ -11,17 +11,15 @@ use ractor::ActorRef;
 use super::in_flight::Running;
 use super::output::Output;
 use super::{PipelineMsg, PipelineState};
-use crate::actors::storage::{FileKind, StorageMsg};
+use crate::actors::storage::FileKind;
 use crate::clock;
 use crate::context::ItemChange;
 use crate::db::DbError;
 use crate::db::imports::ImportPayload;
 use crate::db::jobs::{ClaimedJob, Lease};
 use crate::db::outcome::{self, Charge, Completed, Effect, Requeue};
-use crate::db::removal;
 use crate::db::renditions::Rendition;
 use crate::domain::job::{AfterFailure, after_failure};
-use crate::domain::quota::Standing;
 use crate::domain::{ErrorCode, ItemStatus, JobError, JobKind, Platform, Timestamp};
 use crate::metrics::{Event, JobOutcome};
 
@@ -90,7 +88,7 @@ impl PipelineState {
             Ok(Completed::TwinGone) => {
                 tracing::warn!(job = %lease.job, item = %lease.item, "the identical stored video was deleted before this one could share it; trying again");
                 return self
-                    .try_again_uncharged(myself, running, Duration::ZERO)
+                    .try_again_uncharged(myself, running, None, Duration::ZERO)
                     .await;
             }
             Ok(Completed::Recorded) => Ok(true),
@@ -103,51 +101,6 @@ impl PipelineState {
             self.platform_answered(platform).await;
         }
         self.settle(&running, JobOutcome::Completed, None, recorded);
-        self.finished(myself, running);
-    }
-
-    /// What the attempt stored does not fit in its owner's quota: the job fails for good
-    /// with `quota_exceeded`, and the files its commit put in the tree go again.
-    pub(super) async fn refuse_over_quota(
-        &mut self,
-        myself: &ActorRef<PipelineMsg>,
-        running: Running,
-        committed: Vec<(String, FileKind)>,
-        standing: Standing,
-    ) {
-        let lease = running.lease().clone();
-        let error = standing.refusal_at_commit();
-        tracing::warn!(job = %lease.job, item = %lease.item, usage_bytes = standing.usage_bytes, quota_bytes = ?standing.quota_bytes, "storing this would take its owner past their quota; the attempt is refused");
-        // Only what no other row names goes (a rendition path is shared with every item
-        // sharing the video).
-        let committed = if committed.is_empty() {
-            committed
-        } else {
-            removal::unnamed(&self.ctx.db, committed, lease.item)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::error!(item = %lease.item, error = %e, "cannot tell whether the refused files are someone else's; they stay for the sweep");
-                    Vec::new()
-                })
-        };
-        if !committed.is_empty()
-            && self
-                .handles
-                .storage
-                .send(StorageMsg::DeleteFiles { files: committed })
-                .is_err()
-        {
-            tracing::error!(item = %lease.item, "storage unavailable; the refused files stay behind as orphans");
-        }
-        let recorded = outcome::fail(
-            &self.ctx.db,
-            &lease,
-            running.subject(),
-            &error,
-            clock::now(),
-        )
-        .await;
-        self.settle(&running, JobOutcome::Failed, Some(&error), recorded);
         self.finished(myself, running);
     }
 
@@ -168,7 +121,7 @@ impl PipelineState {
             && let Some(platform) = running.job.platform
         {
             let until = self.trip_breaker(platform, &error, now).await;
-            self.postpone(&running, &error, until, now).await;
+            self.postpone(&running, Some(&error), until, now).await;
             return self.finished(myself, running);
         }
         // Out of space because something else filled the disk (the attempt's own files, about
@@ -176,22 +129,16 @@ impl PipelineState {
         // claiming resumes once space is freed.
         if error.code == ErrorCode::DiskFull && self.short_of_space_without(&running) {
             tracing::warn!(job = %lease.job, item = %subject.item, "out of space below storage.min_free_mb; the attempt waits, uncharged");
-            let wait = Duration::from_secs(5);
-            self.postpone(&running, &error, now.plus(wait), now).await;
-            if !self.draining {
-                myself.send_after(wait, || PipelineMsg::Wake);
-            }
-            return self.finished(myself, running);
+            return self
+                .try_again_uncharged(myself, running, Some(&error), Duration::from_secs(5))
+                .await;
         }
         // One of our own actors was restarting: not the job's fault, so it waits, uncharged,
         // for the supervisor to bring it back, rather than spending an attempt on the restart.
         if error.code == ErrorCode::Unavailable {
-            let wait = Duration::from_secs(1);
-            self.postpone(&running, &error, now.plus(wait), now).await;
-            if !self.draining {
-                myself.send_after(wait, || PipelineMsg::Wake);
-            }
-            return self.finished(myself, running);
+            return self
+                .try_again_uncharged(myself, running, Some(&error), Duration::from_secs(1))
+                .await;
         }
         let decision = after_failure(
             lease.attempt,
@@ -228,17 +175,18 @@ impl PipelineState {
         self.finished(myself, running);
     }
 
-    /// Puts the attempt back in the queue until `until`, uncharged, telling followers why.
+    /// Puts the attempt back in the queue until `until`, uncharged, telling followers why
+    /// (`reason`; `None` keeps the job's last error as it was).
     async fn postpone(
         &self,
         running: &Running,
-        error: &JobError,
+        reason: Option<&JobError>,
         until: Timestamp,
         now: Timestamp,
     ) {
         let requeue = Requeue {
             run_after: until,
-            reason: Some(error),
+            reason,
             charge: Charge::Uncharged,
         };
         let recorded = outcome::requeue(
@@ -249,7 +197,25 @@ impl PipelineState {
             now,
         )
         .await;
-        self.settle(running, JobOutcome::Postponed, Some(error), recorded);
+        self.settle(running, JobOutcome::Postponed, reason, recorded);
+    }
+
+    /// Puts the attempt back in the queue, uncharged, to run again after `wait`, and wakes
+    /// the claim then: it was not the job's fault (an actor of ours restarting, a disk filled
+    /// by someone else, a twin being fetched or gone before its commit).
+    pub(super) async fn try_again_uncharged(
+        &mut self,
+        myself: &ActorRef<PipelineMsg>,
+        running: Running,
+        reason: Option<&JobError>,
+        wait: Duration,
+    ) {
+        let now = clock::now();
+        self.postpone(&running, reason, now.plus(wait), now).await;
+        if !self.draining {
+            myself.send_after(wait, || PipelineMsg::Wake);
+        }
+        self.finished(myself, running);
     }
 
     /// The end every recorded outcome shares, whatever the job's kind: a change that was

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 
-use super::in_flight::Running;
 use super::{PipelineMsg, PipelineState};
 use crate::clock;
 use crate::db::jobs::Lease;
-use crate::db::outcome::{self, Charge, Completed, Requeue};
+use crate::db::outcome::Completed;
 use crate::db::twins::{self, Twin};
 use crate::domain::{ItemId, JobKind};
 use crate::metrics::JobOutcome;
@@ -98,35 +97,7 @@ impl PipelineState {
             return;
         };
         tracing::debug!(job = %lease.job, item = %lease.item, "an earlier item is fetching the same; waiting for it");
-        self.try_again_uncharged(myself, running, TWIN_POLL).await;
-    }
-
-    /// Puts the attempt back in the queue, uncharged, to run again after `wait`: it was not
-    /// the job's fault (it waited for a twin, or its twin vanished before its commit).
-    pub(super) async fn try_again_uncharged(
-        &mut self,
-        myself: &ActorRef<PipelineMsg>,
-        running: Running,
-        wait: Duration,
-    ) {
-        let now = clock::now();
-        let requeue = Requeue {
-            run_after: now.plus(wait),
-            reason: None,
-            charge: Charge::Uncharged,
-        };
-        let recorded = outcome::requeue(
-            &self.ctx.db,
-            running.lease(),
-            running.subject(),
-            requeue,
-            now,
-        )
-        .await;
-        self.settle(&running, JobOutcome::Postponed, None, recorded);
-        if !self.draining {
-            myself.send_after(wait, || PipelineMsg::Wake);
-        }
-        self.finished(myself, running);
+        self.try_again_uncharged(myself, running, None, TWIN_POLL)
+            .await;
     }
 }

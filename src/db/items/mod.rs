@@ -241,13 +241,7 @@ pub async fn count_by_status(db: &Db) -> Result<Vec<(ItemStatus, u64)>, DbError>
         "SELECT status, COUNT(*) FROM items GROUP BY status")
         .fetch_all(pool)
         .await)?;
-    rows.into_iter()
-        .map(|(status, count)| {
-            let status = ItemStatus::parse(&status)
-                .ok_or_else(|| DbError::Corrupt(format!("item status '{status}'")))?;
-            Ok((status, to_u64(count, "count")?))
-        })
-        .collect()
+    status_counts(rows)
 }
 
 /// How many of `owner`'s items are in each status.
@@ -257,6 +251,10 @@ pub async fn count_by_status_of(db: &Db, owner: &str) -> Result<Vec<(ItemStatus,
         .bind(owner)
         .fetch_all(pool)
         .await)?;
+    status_counts(rows)
+}
+
+fn status_counts(rows: Vec<(String, i64)>) -> Result<Vec<(ItemStatus, u64)>, DbError> {
     rows.into_iter()
         .map(|(status, count)| {
             let status = ItemStatus::parse(&status)
