@@ -528,6 +528,10 @@ async fn a_service_killed_after_receiving_an_update_makes_exactly_one_item_after
     let update = fake.text_from(ALICE, &url);
     delivered.await;
     crate::cli::kill_hard(&mut first);
+    // On a loaded machine the first process may have recorded the update and confirmed it
+    // (its next getUpdates carries the offset) before the kill landed; Telegram then has no
+    // reason to deliver it again, and the one item must come from the first process's record.
+    let confirmed_before_kill = fake.confirmed(&update);
 
     let mut second = serve();
     assert!(
@@ -550,7 +554,7 @@ async fn a_service_killed_after_receiving_an_update_makes_exactly_one_item_after
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
         fake.deliveries(&update),
-        2,
+        if confirmed_before_kill { 1 } else { 2 },
         "Telegram was never asked for it again"
     );
 }
