@@ -12,6 +12,7 @@ pub mod domain;
 pub mod faults;
 pub mod http;
 pub mod intake;
+pub mod keeping;
 pub mod media;
 pub mod metrics;
 pub mod net;

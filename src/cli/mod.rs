@@ -1,7 +1,9 @@
 //! The `prsnl` command line: `serve`, `capture`, `doctor`, `tools`, `migrate`, `user`,
-//! `token`.
+//! `token`, `backup`, `restore`, `db`.
 
+mod backup;
 mod capture;
+mod db_copy;
 mod doctor;
 mod people;
 mod serve;
@@ -69,6 +71,20 @@ pub enum Command {
     /// Manage API tokens (on the database directly).
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Snapshots of the database and the media: create, list, verify.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
+    /// Put a snapshot back into an empty database and media root (either database kind).
+    Restore {
+        /// A snapshot's path, or its name in backup.directory.
+        snapshot: String,
+        /// Restore even though the target holds rows or media files: its rows are replaced.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The database itself: copy it into another database (SQLite to PostgreSQL or back).
+    #[command(subcommand)]
+    Db(db_copy::DbCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +139,11 @@ pub fn run(cli: Cli) -> ExitCode {
             } => capture::run(settings, &url, server, token, user).await,
             Command::User(command) => people::user(&settings, command).await,
             Command::Token(command) => tokens::token(&settings, command).await,
+            Command::Backup(command) => backup::backup(&settings, command).await,
+            Command::Db(command) => db_copy::db(&settings, command).await,
+            Command::Restore { snapshot, force } => {
+                backup::restore(&settings, &snapshot, force).await
+            }
             Command::Doctor => doctor::run(&settings).await,
             Command::Tools(ToolsCommand::Update) => tools::update(&settings).await,
             Command::Migrate => migrate(&settings).await,

@@ -10,7 +10,9 @@
 //! second one a sleep instead of the microseconds the first needs to finish; the busy handler
 //! stays for other processes (the CLI) on the same file.
 
+pub mod backup_leases;
 pub mod breakers;
+pub mod dump;
 pub mod housekeeping;
 pub mod imports;
 pub mod items;
@@ -192,6 +194,37 @@ impl Db {
             Self::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// Applies the migrations up to and including `version` only (a restore loads a
+    /// snapshot into the schema it was written with, then migrates the rest).
+    pub async fn migrate_to(&self, version: i64) -> Result<(), DbError> {
+        match self {
+            Self::Sqlite(pool, _) => SQLITE_MIGRATOR.run_to(version, pool).await?,
+            Self::Postgres(pool) => POSTGRES_MIGRATOR.run_to(version, pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The newest schema version this binary knows (its last migration).
+    pub fn latest_schema_version(&self) -> i64 {
+        let migrator = match self {
+            Self::Sqlite(..) => &SQLITE_MIGRATOR,
+            Self::Postgres(_) => &POSTGRES_MIGRATOR,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The schema version the database is at (0 before any migration).
+    pub async fn schema_version(&self) -> Result<i64, DbError> {
+        if !dump::tables_with_migrations(self).await? {
+            return Ok(0);
+        }
+        let version: i64 = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await)?;
+        Ok(version)
     }
 
     pub fn backend(&self) -> Backend {

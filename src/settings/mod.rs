@@ -28,9 +28,9 @@ use crate::domain::job::RetryPolicy;
 use crate::domain::platform::HostMap;
 pub use secret::Secret;
 pub use sections::{
-    DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings, PlatformSettings,
-    PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings, ServerSettings,
-    StorageSettings, TelegramSettings, WatchSettings,
+    BackupSettings, DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings,
+    PlatformSettings, PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings,
+    ServerSettings, StorageSettings, TelegramSettings, WatchSettings,
 };
 pub use values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 
@@ -54,6 +54,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub watch: WatchSettings,
     pub telegram: TelegramSettings,
+    pub backup: BackupSettings,
 }
 
 /// Why the configuration cannot be used. The message always names the key.

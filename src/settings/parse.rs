@@ -13,9 +13,9 @@ use super::raw::{
     RawSecurity, RawServer, RawSettings, RawStorage, RawTelegram, RawWatch,
 };
 use super::sections::{
-    DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings, PlatformSettings,
-    PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings, ServerSettings,
-    StorageSettings, TelegramSettings, WatchSettings,
+    BackupSettings, DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings,
+    PlatformSettings, PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings,
+    ServerSettings, StorageSettings, TelegramSettings, WatchSettings,
 };
 use super::{Settings, SettingsError, people_keys};
 use crate::domain::Platform;
@@ -40,6 +40,9 @@ pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
         },
         watch: watch(raw.watch)?,
         telegram: telegram(raw.telegram)?,
+        backup: BackupSettings {
+            directory: raw.backup.directory,
+        },
     };
     settings.validate()?;
     Ok(settings)

@@ -29,6 +29,7 @@ pub(super) struct RawSettings {
     pub log: RawLog,
     pub watch: RawWatch,
     pub telegram: RawTelegram,
+    pub backup: RawBackup,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +64,12 @@ pub(super) struct RawStorage {
     pub sweep_interval_secs: u64,
     pub sweep_min_age_secs: u64,
     pub quarantine_days: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackup {
+    pub directory: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]

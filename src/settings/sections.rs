@@ -60,6 +60,13 @@ pub struct StorageSettings {
     pub quarantine_days: u64,
 }
 
+/// Snapshots of the database and the media (`prsnl backup`).
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    /// Where `prsnl backup create` writes snapshots unless told `--to`.
+    pub directory: PathBuf,
+}
+
 #[derive(Debug, Clone)]
 pub struct DownloadSettings {
     pub ytdlp_path: PathBuf,

@@ -41,6 +41,10 @@ pub struct SweepRules {
     pub min_age: Duration,
     /// Quarantined files are deleted after this long; `None` keeps them.
     pub quarantine_retention: Option<Duration>,
+    /// A backup holds its lease: stored files stay where they are (the backup may be about
+    /// to copy a file whose row was deleted after it read the database), so neither orphans
+    /// nor quarantine are touched; work areas are swept as always.
+    pub backup_running: bool,
 }
 
 /// Done and failed counts of one kind of clean-up.
@@ -104,6 +108,10 @@ pub fn sweep(media: &MediaRoot, in_use: &InUse, rules: &SweepRules) -> SweepRepo
         );
     }
 
+    if rules.backup_running {
+        report.orphans_refused = Some("a backup is running; stored files are left alone".into());
+        return report;
+    }
     let mut files = Vec::new();
     for top in ["videos", "images", "thumbnails"] {
         collect_files(media.path(), Path::new(top), 0, &mut files);
@@ -263,7 +271,30 @@ mod tests {
         SweepRules {
             min_age: Duration::from_secs(HOUR),
             quarantine_retention: Some(Duration::from_secs(30 * 24 * HOUR)),
+            backup_running: false,
         }
+    }
+
+    #[test]
+    fn while_a_backup_runs_orphans_and_quarantine_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = MediaRoot::open(dir.path()).unwrap();
+        let root = media.path().to_path_buf();
+        let orphan = write(&root, "videos/2026/01/deleted.mp4", 2 * HOUR);
+        let quarantined = write(&root, "quarantine/videos/2025/01/old.mp4", 0);
+        age(&quarantined, 31 * 24 * HOUR);
+        let during = SweepRules {
+            backup_running: true,
+            ..rules()
+        };
+        let report = sweep(&media, &InUse::default(), &during);
+        assert_eq!(report.orphans, Count::default());
+        assert_eq!(report.quarantine_purged, Count::default());
+        assert!(report.orphans_refused.is_some());
+        assert!(orphan.exists() && quarantined.exists());
+        let after = sweep(&media, &InUse::default(), &rules());
+        assert_eq!(after.orphans.done, 1);
+        assert_eq!(after.quarantine_purged.done, 1);
     }
 
     #[test]

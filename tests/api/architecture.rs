@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("media", 2, &["storage"]),
     ("net", 2, &[]),
     ("people", 2, &["db"]),
+    ("keeping", 2, &["db", "storage"]),
     // The shared services of one app (no actor message types).
     ("context", 3, &[]),
     // The supervision tree; reached from above only through handles.
@@ -54,6 +55,7 @@ const DB_TABLES: &[&str] = &[
     "tokens",
     "sessions",
     "usage_history",
+    "backup_leases",
 ];
 const DB_USE_CASES: &[(&str, &[&str])] = &[
     ("record", &["twins"]),
@@ -64,6 +66,7 @@ const DB_USE_CASES: &[(&str, &[&str])] = &[
     ("people", &[]),
     ("quota", &[]),
     ("storage_report", &[]),
+    ("dump", &[]),
 ];
 
 /// Small rooms: no file over this many lines, and in a file over `CODE_LINES` lines at most

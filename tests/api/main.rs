@@ -12,6 +12,8 @@ mod prometheus_tools;
 
 mod actor_crashes;
 mod architecture;
+mod backups;
+mod backups_across;
 mod capture;
 mod cli;
 mod crash_loop;

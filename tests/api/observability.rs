@@ -572,6 +572,19 @@ async fn a_thousand_distinct_urls_add_no_series() {
     let warm = submit(0..20, "warm").await;
     assert!(warm.iter().any(|s| s.is_success()) && warm.iter().any(|s| s.is_client_error()));
     assert!(settled().await, "the warm-up captures never finished");
+    // The tools' versions are published by the first readiness probe, or a minute after
+    // start, which a slow run reaches mid-test: publish them before the baseline.
+    app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || async {
+            app.scrape()
+                .await
+                .series_per_family()
+                .contains_key("prsnl_tool_info")
+        })
+        .await,
+        "the readiness probe did not publish the tools' versions"
+    );
     let before = app.scrape().await;
 
     let statuses = submit(0..1000, "load").await;

@@ -39,6 +39,8 @@ use sweep_run::run_sweep;
 
 /// How often totals are re-read from the database and temp is measured.
 const REFRESH: Duration = Duration::from_secs(30);
+/// How often removals held back by a running backup are tried again.
+const DEFERRED_RETRY: Duration = Duration::from_secs(5);
 
 pub use crate::domain::layout::FileKind;
 
@@ -75,10 +77,12 @@ pub enum StorageMsg {
     },
     /// Remove an attempt's work directory.
     DiscardWorkDir(PathBuf),
-    /// Remove a deleted item's files (relative paths).
+    /// Remove a deleted item's files (relative paths); held back while a backup runs.
     DeleteFiles {
         files: Vec<(String, FileKind)>,
     },
+    /// Try again the removals a backup held back.
+    RemoveDeferred,
     Stats(RpcReplyPort<StorageStats>),
     Refresh,
     /// Reconcile the tree with the database (see `storage::sweep`); the report goes to the
@@ -94,6 +98,10 @@ pub struct StorageState {
     temp: Tally,
     /// The last day whose usage this actor saw recorded (`usage_history`).
     history_day: Option<String>,
+    /// Files of deleted items waiting for a backup's lease to end (a crash leaves them as
+    /// orphans, which the sweep clears).
+    deferred: Vec<(String, FileKind)>,
+    deferred_retry: bool,
     _ticker: AbortOnDropHandle<()>,
     _sweeper: Option<AbortOnDropHandle<()>>,
 }
@@ -142,6 +150,8 @@ impl Actor for StorageActor {
             stored,
             temp,
             history_day: None,
+            deferred: Vec::new(),
+            deferred_retry: false,
             _ticker: AbortOnDropHandle::new(ticker),
             _sweeper: sweeper,
         })
@@ -149,7 +159,7 @@ impl Actor for StorageActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -239,23 +249,12 @@ impl Actor for StorageActor {
                 }
             }
             StorageMsg::DeleteFiles { files } => {
-                let media = state.ctx.media.clone();
-                let targets = files.clone();
-                match tokio::task::spawn_blocking(move || remove_files(&media, &targets)).await {
-                    Ok(Ok(sizes)) => {
-                        for ((_, kind), bytes) in files.iter().zip(sizes) {
-                            if let Some(bytes) = bytes {
-                                let tally = state.tally(*kind);
-                                tally.files = tally.files.saturating_sub(1);
-                                tally.bytes = tally.bytes.saturating_sub(bytes);
-                            }
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "cannot remove a deleted item's files; they stay as orphans")
-                    }
-                    Err(e) => tracing::error!(error = %e, "file removal task failed"),
-                }
+                state.deferred.extend(files);
+                remove_deferred(&myself, state).await;
+            }
+            StorageMsg::RemoveDeferred => {
+                state.deferred_retry = false;
+                remove_deferred(&myself, state).await;
             }
             StorageMsg::Stats(reply) => {
                 let root = state.ctx.media.path().to_path_buf();
@@ -290,6 +289,45 @@ impl Actor for StorageActor {
     ) -> Result<(), ActorProcessingErr> {
         state.handle.slot().clear();
         Ok(())
+    }
+}
+
+/// Removes the files of deleted items, unless a backup holds its lease: then they wait, and
+/// are tried again every few seconds (the backup may be about to copy them).
+async fn remove_deferred(myself: &ActorRef<StorageMsg>, state: &mut StorageState) {
+    if state.deferred.is_empty() {
+        return;
+    }
+    let held = crate::db::backup_leases::held(&state.ctx.db, crate::clock::now())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot ask whether a backup runs; removals wait");
+            true
+        });
+    if held {
+        if !state.deferred_retry {
+            state.deferred_retry = true;
+            myself.send_after(DEFERRED_RETRY, || StorageMsg::RemoveDeferred);
+        }
+        return;
+    }
+    let files = std::mem::take(&mut state.deferred);
+    let media = state.ctx.media.clone();
+    let targets = files.clone();
+    match tokio::task::spawn_blocking(move || remove_files(&media, &targets)).await {
+        Ok(Ok(sizes)) => {
+            for ((_, kind), bytes) in files.iter().zip(sizes) {
+                if let Some(bytes) = bytes {
+                    let tally = state.tally(*kind);
+                    tally.files = tally.files.saturating_sub(1);
+                    tally.bytes = tally.bytes.saturating_sub(bytes);
+                }
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot remove a deleted item's files; they stay as orphans")
+        }
+        Err(e) => tracing::error!(error = %e, "file removal task failed"),
     }
 }
 

@@ -34,8 +34,14 @@ pub(super) async fn run_sweep(ctx: &AppContext) -> Result<SweepReport, String> {
             .into_iter()
             .collect(),
     };
+    // Asked after `referenced` was read: a backup that took its lease after this answer read
+    // the database after `referenced` too, so it names no file this sweep would move.
+    let backup_running = crate::db::backup_leases::held(&ctx.db, crate::clock::now())
+        .await
+        .map_err(db_error)?;
     let settings = &ctx.settings.storage;
     let rules = SweepRules {
+        backup_running,
         min_age: Duration::from_secs(settings.sweep_min_age_secs),
         quarantine_retention: (settings.quarantine_days > 0)
             .then(|| Duration::from_secs(settings.quarantine_days * 24 * 3600)),
