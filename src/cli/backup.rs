@@ -25,6 +25,14 @@ pub enum BackupCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Remove the snapshots backup.keep_daily, keep_weekly and keep_monthly do not keep.
+    Prune {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Re-read every file of a snapshot against its manifest; a non-zero exit names each bad
     /// or missing file.
     Verify {
@@ -40,6 +48,7 @@ pub async fn backup(settings: &Settings, command: BackupCommand) -> ExitCode {
         BackupCommand::Create { .. } => "backup create",
         BackupCommand::List { .. } => "backup list",
         BackupCommand::Verify { .. } => "backup verify",
+        BackupCommand::Prune { .. } => "backup prune",
     };
     finish(verb, run(settings, command).await)
 }
@@ -109,6 +118,22 @@ async fn run(settings: &Settings, command: BackupCommand) -> Result<(), Failed> 
                     m.database.kind
                 );
             }
+        }
+        BackupCommand::Prune { dir, dry_run } => {
+            let retention = settings.backup.retention;
+            let report = keeping::prune(&directory(dir), retention, dry_run).map_err(failed)?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for name in &report.removed {
+                println!("{verb} {name}");
+            }
+            println!(
+                "{} snapshots kept (newest of the last {} days, {} weeks, {} months), {} {verb}",
+                report.kept.len(),
+                retention.daily,
+                retention.weekly,
+                retention.monthly,
+                report.removed.len()
+            );
         }
         BackupCommand::Verify { snapshot, dir } => {
             let path = keeping::resolve_snapshot(&directory(dir), &snapshot);

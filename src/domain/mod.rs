@@ -16,6 +16,7 @@ pub mod platform;
 pub mod quality;
 pub mod quota;
 pub mod range;
+pub mod retention;
 pub mod ssrf;
 pub mod text;
 pub mod time;

@@ -25,6 +25,7 @@ mod lease;
 mod load;
 pub mod manifest;
 mod named;
+mod prune;
 mod restore;
 mod snapshots;
 mod table_files;
@@ -34,6 +35,7 @@ use std::path::Path;
 
 pub use copy::{CopyReport, copy_database};
 pub use create::{CreateReport, create};
+pub use prune::{PruneReport, prune};
 pub use restore::{RestoreOptions, RestoreReport, restore};
 pub use snapshots::{Snapshot, list, resolve_snapshot};
 pub use verify::{Problem, VerifyReport, verify};

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use url::Url;
 
 use super::raw::{
-    RawDatabase, RawDownload, RawMetrics, RawPlatform, RawPlatforms, RawProcessing, RawQueue,
-    RawSecurity, RawServer, RawSettings, RawStorage, RawTelegram, RawWatch,
+    RawBackup, RawDatabase, RawDownload, RawMetrics, RawPlatform, RawPlatforms, RawProcessing,
+    RawQueue, RawSecurity, RawServer, RawSettings, RawStorage, RawTelegram, RawWatch,
 };
 use super::sections::{
     BackupSettings, DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings,
@@ -19,6 +19,7 @@ use super::sections::{
 };
 use super::{Settings, SettingsError, people_keys};
 use crate::domain::Platform;
+use crate::domain::retention::Retention;
 
 /// The typed settings of `raw`, or the first key that does not hold a usable value.
 pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
@@ -40,12 +41,21 @@ pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
         },
         watch: watch(raw.watch)?,
         telegram: telegram(raw.telegram)?,
-        backup: BackupSettings {
-            directory: raw.backup.directory,
-        },
+        backup: backup(raw.backup),
     };
     settings.validate()?;
     Ok(settings)
+}
+
+fn backup(raw: RawBackup) -> BackupSettings {
+    BackupSettings {
+        directory: raw.directory,
+        retention: Retention {
+            daily: raw.keep_daily,
+            weekly: raw.keep_weekly,
+            monthly: raw.keep_monthly,
+        },
+    }
 }
 
 fn server(raw: RawServer) -> Result<ServerSettings, SettingsError> {

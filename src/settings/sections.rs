@@ -16,6 +16,7 @@ use super::Secret;
 use super::values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 use crate::domain::Platform;
 use crate::domain::encoding::CompressPolicy;
+use crate::domain::retention::Retention;
 use crate::domain::ssrf::AllowRule;
 
 #[derive(Debug, Clone)]
@@ -65,6 +66,8 @@ pub struct StorageSettings {
 pub struct BackupSettings {
     /// Where `prsnl backup create` writes snapshots unless told `--to`.
     pub directory: PathBuf,
+    /// What `prsnl backup prune` and every scheduled backup keep.
+    pub retention: Retention,
 }
 
 #[derive(Debug, Clone)]

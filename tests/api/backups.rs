@@ -425,3 +425,74 @@ async fn a_backup_killed_midway_leaves_no_complete_looking_snapshot() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// `prune` keeps what retention says (here: the newest of today) and removes the rest; what
+/// stays still verifies, though it was made of links to what went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_removes_what_retention_does_not_keep() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let backups = tempfile::tempdir().unwrap();
+    seed(&app, 2, 64 * 1024).await;
+    for _ in 0..3 {
+        let out = run(&app.settings, backups.path(), &["backup", "create"]).await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let all = snapshots(backups.path());
+    assert_eq!(all.len(), 3);
+    let mut keep_one = command(
+        &app.settings,
+        backups.path(),
+        &["backup", "prune", "--dry-run"],
+    );
+    keep_one
+        .env("PRSNL_BACKUP__KEEP_DAILY", "1")
+        .env("PRSNL_BACKUP__KEEP_WEEKLY", "0")
+        .env("PRSNL_BACKUP__KEEP_MONTHLY", "0");
+    let dry = tokio::task::spawn_blocking(move || keep_one.output().unwrap())
+        .await
+        .unwrap();
+    assert!(dry.status.success(), "{}", text(&dry));
+    // The newest of today stays: two of the three go.
+    assert_eq!(
+        text(&dry)
+            .lines()
+            .filter(|line| line.starts_with("would remove "))
+            .count(),
+        2,
+        "{}",
+        text(&dry)
+    );
+    assert_eq!(
+        snapshots(backups.path()).len(),
+        3,
+        "a dry run removed something"
+    );
+
+    let mut prune = command(&app.settings, backups.path(), &["backup", "prune"]);
+    prune
+        .env("PRSNL_BACKUP__KEEP_DAILY", "1")
+        .env("PRSNL_BACKUP__KEEP_WEEKLY", "0")
+        .env("PRSNL_BACKUP__KEEP_MONTHLY", "0");
+    let out = tokio::task::spawn_blocking(move || prune.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(snapshots(backups.path()), vec![all[2].clone()]);
+    assert!(leftovers(backups.path()).is_empty());
+    let newest = all[2].to_str().unwrap();
+    let out = run(&app.settings, backups.path(), &["backup", "verify", newest]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Everything 0 keeps everything.
+    let out = run(&app.settings, backups.path(), &["backup", "create"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let mut none = command(&app.settings, backups.path(), &["backup", "prune"]);
+    none.env("PRSNL_BACKUP__KEEP_DAILY", "0")
+        .env("PRSNL_BACKUP__KEEP_WEEKLY", "0")
+        .env("PRSNL_BACKUP__KEEP_MONTHLY", "0");
+    let out = tokio::task::spawn_blocking(move || none.output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(snapshots(backups.path()).len(), 2);
+}
