@@ -196,6 +196,38 @@ async fn refresh(ctx: &AppContext, storage: &StorageHandle) {
         ),
         _ => complete = false,
     }
+    f.backup_interval.set(
+        ctx.settings
+            .backup
+            .interval
+            .map_or(0.0, |interval| interval.as_secs_f64()),
+    );
+    match tokio::time::timeout(
+        SOURCE_TIMEOUT,
+        crate::db::backup_runs::last_success(&ctx.db),
+    )
+    .await
+    {
+        Ok(Ok((last, first))) => {
+            let seconds = |ms: i64| ms as f64 / 1000.0;
+            match last {
+                Some(run) => {
+                    f.backup_last_success
+                        .set(run.finished_at.map_or(0.0, seconds));
+                    f.backup_duration.set(run.seconds.unwrap_or(0.0));
+                    f.backup_bytes
+                        .with_label_values(&["new"])
+                        .set(run.bytes_new.unwrap_or(0));
+                    f.backup_bytes
+                        .with_label_values(&["linked"])
+                        .set(run.bytes_linked.unwrap_or(0));
+                }
+                // Backups have been expected since the first run was recorded.
+                None => f.backup_last_success.set(first.map_or(0.0, seconds)),
+            }
+        }
+        _ => complete = false,
+    }
     if complete {
         f.gauges_refreshed.set(now as f64 / 1000.0);
     }

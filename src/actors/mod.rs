@@ -8,6 +8,7 @@
 //! lifecycle.
 
 pub mod attempt;
+pub mod backups;
 pub mod door;
 pub mod download_supervisor;
 pub mod downloader;
@@ -23,6 +24,7 @@ pub mod supervision;
 use std::sync::Arc;
 
 use crate::context::AppContext;
+pub use backups::BackupsHandle;
 pub use pipeline::PipelineHandle;
 pub use storage::StorageHandle;
 
@@ -33,6 +35,7 @@ pub use storage::StorageHandle;
 pub struct Handles {
     pub pipeline: PipelineHandle,
     pub storage: StorageHandle,
+    pub backups: BackupsHandle,
 }
 
 impl Handles {
@@ -41,6 +44,7 @@ impl Handles {
         Self {
             pipeline: PipelineHandle::new(Arc::clone(ctx)),
             storage: StorageHandle::new(),
+            backups: BackupsHandle::new(),
         }
     }
 }

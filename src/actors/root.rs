@@ -4,6 +4,7 @@
 //! RootSupervisor
 //! ├── MetricsActor
 //! ├── StorageActor
+//! ├── BackupsActor (when serving)
 //! ├── PipelineActor
 //! │   ├── DownloadSupervisor ── Downloader × 5 platforms
 //! │   └── ProcessingPool ────── ProcessingWorker × ≤ cores
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
+use super::backups::BackupsActor;
 use super::door::{Door, DoorActor, DoorArgs};
 use super::metrics::MetricsActor;
 use super::pipeline::{LostWork, PipelineActor};
@@ -38,6 +40,7 @@ use crate::context::AppContext;
 pub enum RootChild {
     Metrics,
     Storage,
+    Backups,
     Pipeline,
     Watch,
     Bot,
@@ -49,6 +52,7 @@ impl RootChild {
         match self {
             Self::Metrics => "metrics",
             Self::Storage => "storage",
+            Self::Backups => "backups",
             Self::Pipeline => "pipeline",
             Self::Watch => "watch_folder",
             Self::Bot => "telegram_bot",
@@ -147,6 +151,13 @@ async fn spawn_child(
             .await?
             .0
             .get_cell(),
+        // Only a serving process backs up by itself: a short-lived one (a CLI capture) would
+        // claim a run and die with it.
+        RootChild::Backups if state.args.doors.http.is_none() => return Ok(()),
+        RootChild::Backups => Actor::spawn_linked(None, BackupsActor, env, supervisor)
+            .await?
+            .0
+            .get_cell(),
         RootChild::Pipeline => Actor::spawn_linked(None, PipelineActor, env, supervisor)
             .await?
             .0
@@ -189,6 +200,7 @@ impl Actor for RootSupervisor {
         for child in [
             RootChild::Metrics,
             RootChild::Storage,
+            RootChild::Backups,
             RootChild::Pipeline,
             RootChild::Watch,
             RootChild::Bot,

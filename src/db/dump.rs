@@ -29,9 +29,10 @@ pub const KEPT_TABLES: &[&str] = &[
 ];
 
 /// Tables a backup leaves out: sign-in sessions (a restored vault asks people to sign in
-/// again, and a snapshot holds no live credential that a token would not also be) and the
-/// leases of backups running at the time.
-pub const NOT_KEPT_TABLES: &[&str] = &["sessions", "backup_leases"];
+/// again, and a snapshot holds no live credential that a token would not also be), the
+/// leases of backups running at the time, and the history of backup runs (it describes the
+/// backup directory of the vault it ran in, not the vault).
+pub const NOT_KEPT_TABLES: &[&str] = &["sessions", "backup_leases", "backup_runs"];
 
 /// The bookkeeping table of the migrations, which is neither data nor kept.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";

@@ -11,6 +11,7 @@
 //! stays for other processes (the CLI) on the same file.
 
 pub mod backup_leases;
+pub mod backup_runs;
 pub mod breakers;
 pub mod dump;
 pub mod housekeeping;

@@ -7,6 +7,7 @@
 
 mod access_log;
 mod auth;
+mod backups;
 mod capture;
 pub mod door;
 pub mod dto;
@@ -97,6 +98,31 @@ pub fn metrics_routes(ctx: Arc<AppContext>) -> BoxedFilter<(Response,)> {
         .recover(error::recover)
         .unify()
         .boxed()
+}
+
+/// `/api/admin/backups`: start one, list them, follow one (`backups.rs`).
+fn backup_routes(
+    ctx: Arc<AppContext>,
+    backups: crate::actors::BackupsHandle,
+) -> BoxedFilter<(Response,)> {
+    let who = || auth::principal(ctx.clone());
+    let start = warp::path!("admin" / "backups")
+        .and(warp::post())
+        .and(who())
+        .and(with_ctx(ctx.clone()))
+        .and(with(backups))
+        .then(backups::start);
+    let list = warp::path!("admin" / "backups")
+        .and(warp::get())
+        .and(who())
+        .and(with_ctx(ctx.clone()))
+        .then(backups::list);
+    let one = warp::path!("admin" / "backups" / String)
+        .and(warp::get())
+        .and(who())
+        .and(with_ctx(ctx))
+        .then(backups::get);
+    start.or(list).unify().or(one).unify().boxed()
 }
 
 /// Every route of the API (and `/metrics`, unless it has a listener of its own).
@@ -223,6 +249,8 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
     let api = warp::path("api").and(
         item_routes
             .or(people_routes::routes(ctx.clone(), &pipeline, body_limit))
+            .unify()
+            .or(backup_routes(ctx.clone(), reach.handles.backups.clone()))
             .unify(),
     );
 

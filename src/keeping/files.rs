@@ -8,7 +8,25 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use sha2::{Digest, Sha256};
+/// SHA-256 as backups compute it: ring's assembly, which on CPUs without SHA extensions
+/// hashes about 2.5 times as fast as the portable code (`bench/backup`: a full backup was
+/// bound by hashing).
+pub(super) struct Sha256(ring::digest::Context);
+
+impl Sha256 {
+    pub(super) fn new() -> Self {
+        Self(ring::digest::Context::new(&ring::digest::SHA256))
+    }
+
+    pub(super) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest in lowercase hex.
+    pub(super) fn finish_hex(self) -> String {
+        hex::encode(self.0.finish())
+    }
+}
 
 /// Read in slices this large: few system calls, and the hash keeps up.
 const CHUNK: usize = 1 << 20;
@@ -75,7 +93,7 @@ pub(super) fn copy_hashed(source: &Path, dest: &Path, mode: u32) -> std::io::Res
     to.set_modified(meta.modified()?)?;
     Ok(Facts {
         size,
-        sha256: hex::encode(hasher.finalize()),
+        sha256: hasher.finish_hex(),
         mtime_ns: mtime_ns(&meta),
     })
 }
@@ -99,7 +117,7 @@ pub(super) fn hash_file(path: &Path) -> std::io::Result<Facts> {
     }
     Ok(Facts {
         size,
-        sha256: hex::encode(hasher.finalize()),
+        sha256: hasher.finish_hex(),
         mtime_ns: mtime_ns(&meta),
     })
 }
@@ -177,7 +195,9 @@ mod tests {
         let facts = copy_hashed(&source, &dest, READ_ONLY).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
         assert_eq!(facts.size, bytes.len() as u64);
-        assert_eq!(facts.sha256, hex::encode(Sha256::digest(&bytes)));
+        // Checked against the portable implementation the rest of the service uses.
+        use sha2::Digest;
+        assert_eq!(facts.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
         assert_eq!(hash_file(&dest).unwrap(), facts);
         let meta = std::fs::metadata(&dest).unwrap();
         assert_eq!(meta.mode() & 0o777, READ_ONLY);

@@ -27,6 +27,7 @@ pub mod manifest;
 mod named;
 mod prune;
 mod restore;
+pub mod scheduled;
 mod snapshots;
 mod table_files;
 mod verify;

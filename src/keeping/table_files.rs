@@ -7,10 +7,8 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::KeepError;
-use super::files::READ_ONLY;
+use super::files::{READ_ONLY, Sha256};
 use super::manifest::{DATABASE_DIR, FileEntry};
 use crate::db::dump::{self, KEPT_TABLES};
 
@@ -62,7 +60,7 @@ impl TableFiles {
                 Ok(FileEntry {
                     path: format!("{DATABASE_DIR}/{table}.jsonl"),
                     size,
-                    sha256: hex::encode(hasher.finalize()),
+                    sha256: hasher.finish_hex(),
                     mtime_ns: None,
                 })
             })

@@ -53,11 +53,20 @@ pub enum Event {
     WatchRescan(RescanReason),
     /// A file was taken from the watch folder.
     WatchFile(WatchOutcome),
+    /// A backup run by the service ended: its reason (`schedule`, `admin`) and outcome
+    /// (`completed`, `failed`, `postponed`).
+    BackupFinished {
+        reason: &'static str,
+        outcome: &'static str,
+    },
 }
 
 pub(super) fn record(f: &Families, event: &Event) {
     use super::labels::code;
     match *event {
+        Event::BackupFinished { reason, outcome } => {
+            f.backups.with_label_values(&[reason, outcome]).inc()
+        }
         Event::CaptureRequested { source, outcome } => f
             .captures
             .with_label_values(&[source.as_str(), outcome.as_str()])

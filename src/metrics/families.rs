@@ -3,10 +3,9 @@
 //! A counter series that first appears at 1 is invisible to `rate()` and `increase()` for
 //! that first event, so the series alerts depend on are created at zero when the app starts.
 
-use prometheus::core::Collector;
-use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Registry};
+
+use super::register::{counter, gauge, histogram, plain_gauge, register};
 
 use super::labels::{
     self, CaptureOutcome, CleanupOperation, CleanupStatus, JobOutcome, ProcessingStage,
@@ -16,8 +15,9 @@ use super::user_gauges::UserGauges;
 use crate::domain::{JobKind, Platform, Quality, Source};
 
 /// Actors a supervisor restarts, as named in `prsnl_actor_restarts_total`.
-pub const SUPERVISED_ACTORS: [&str; 9] = [
+pub const SUPERVISED_ACTORS: [&str; 10] = [
     "metrics",
+    "backups",
     "storage",
     "pipeline",
     "watch_folder",
@@ -66,41 +66,11 @@ pub struct Families {
     pub tool_info: IntGaugeVec,
     pub tool_age_days: IntGaugeVec,
     pub users: UserGauges,
-}
-
-fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
-    registry
-        .register(Box::new(collector.clone()))
-        .expect("metric names are unique");
-    collector
-}
-
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(
-        registry,
-        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
-    )
-}
-
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    register(
-        registry,
-        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
-    )
-}
-
-fn histogram(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: &[f64],
-) -> HistogramVec {
-    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-    register(
-        registry,
-        HistogramVec::new(opts, labels).expect("valid metric"),
-    )
+    pub backups: IntCounterVec,
+    pub backup_last_success: Gauge,
+    pub backup_duration: Gauge,
+    pub backup_bytes: IntGaugeVec,
+    pub backup_interval: Gauge,
 }
 
 /// Downloads take from a fraction of a second (a small direct file) to half an hour.
@@ -267,6 +237,33 @@ impl Families {
                 &["tool"],
             ),
             users: UserGauges::register(registry),
+            backups: counter(
+                registry,
+                "prsnl_backups_total",
+                "Backups the service ran, by reason (schedule, admin) and outcome (completed, failed, postponed: another backup was writing to the directory).",
+                &["reason", "outcome"],
+            ),
+            backup_last_success: plain_gauge(
+                registry,
+                "prsnl_backup_last_success_timestamp_seconds",
+                "When the last backup run by the service completed (Unix time); before the first, when the first was recorded; 0 when none ever was.",
+            ),
+            backup_duration: plain_gauge(
+                registry,
+                "prsnl_backup_duration_seconds",
+                "How long the last completed backup took.",
+            ),
+            backup_bytes: gauge(
+                registry,
+                "prsnl_backup_bytes",
+                "Bytes of the last completed backup: new (copied) and linked (unchanged since the snapshot before).",
+                &["kind"],
+            ),
+            backup_interval: plain_gauge(
+                registry,
+                "prsnl_backup_interval_seconds",
+                "backup.interval_secs: how often the service backs up (0: not scheduled).",
+            ),
         };
         families.initialise();
         families
@@ -336,6 +333,14 @@ impl Families {
         }
         for actor in SUPERVISED_ACTORS {
             self.restarts.with_label_values(&[actor]);
+        }
+        for reason in ["schedule", "admin"] {
+            for outcome in ["completed", "failed", "postponed"] {
+                self.backups.with_label_values(&[reason, outcome]);
+            }
+        }
+        for kind in ["new", "linked"] {
+            self.backup_bytes.with_label_values(&[kind]);
         }
         for reason in RescanReason::ALL {
             self.watch_rescans.with_label_values(&[reason.as_str()]);

@@ -35,12 +35,14 @@ pub enum Route {
     AdminUserTokens,
     AdminToken,
     AdminStorageMetrics,
+    AdminBackups,
+    AdminBackup,
     /// Anything else (answered 404 or 405).
     Other,
 }
 
 impl Route {
-    pub const ALL: [Route; 24] = [
+    pub const ALL: [Route; 26] = [
         Self::Healthz,
         Self::Readyz,
         Self::Metrics,
@@ -64,6 +66,8 @@ impl Route {
         Self::AdminUserTokens,
         Self::AdminToken,
         Self::AdminStorageMetrics,
+        Self::AdminBackups,
+        Self::AdminBackup,
         Self::Other,
     ];
 
@@ -92,6 +96,8 @@ impl Route {
             Self::AdminUserTokens => "/api/admin/users/{id}/tokens",
             Self::AdminToken => "/api/admin/tokens/{id}",
             Self::AdminStorageMetrics => "/api/admin/storage/metrics",
+            Self::AdminBackups => "/api/admin/backups",
+            Self::AdminBackup => "/api/admin/backups/{id}",
             Self::Other => "other",
         }
     }
@@ -159,6 +165,15 @@ impl Route {
             [Some("api"), Some("me"), None, ..] => Self::Me,
             [Some("api"), Some("session"), None, ..] => Self::Session,
             [Some("api"), Some("admin"), Some("users"), None, ..] => Self::AdminUsers,
+            [Some("api"), Some("admin"), Some("backups"), None, ..] => Self::AdminBackups,
+            [
+                Some("api"),
+                Some("admin"),
+                Some("backups"),
+                Some(_),
+                None,
+                ..,
+            ] => Self::AdminBackup,
             [
                 Some("api"),
                 Some("admin"),

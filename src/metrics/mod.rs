@@ -11,6 +11,7 @@ mod events;
 mod families;
 pub mod http;
 mod labels;
+mod register;
 mod user_gauges;
 
 use prometheus::{Encoder, Registry, TextEncoder};

@@ -9,6 +9,7 @@
 //!
 //! This module is a foundation: it may use `domain` and nothing else of the crate.
 
+mod backup;
 mod parse;
 mod people_keys;
 mod raw;

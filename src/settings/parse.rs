@@ -9,17 +9,16 @@ use std::net::SocketAddr;
 use url::Url;
 
 use super::raw::{
-    RawBackup, RawDatabase, RawDownload, RawMetrics, RawPlatform, RawPlatforms, RawProcessing,
-    RawQueue, RawSecurity, RawServer, RawSettings, RawStorage, RawTelegram, RawWatch,
+    RawDatabase, RawDownload, RawMetrics, RawPlatform, RawPlatforms, RawProcessing, RawQueue,
+    RawSecurity, RawServer, RawSettings, RawStorage, RawTelegram, RawWatch,
 };
 use super::sections::{
-    BackupSettings, DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings,
-    PlatformSettings, PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings,
-    ServerSettings, StorageSettings, TelegramSettings, WatchSettings,
+    DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings, PlatformSettings,
+    PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings, ServerSettings,
+    StorageSettings, TelegramSettings, WatchSettings,
 };
 use super::{Settings, SettingsError, people_keys};
 use crate::domain::Platform;
-use crate::domain::retention::Retention;
 
 /// The typed settings of `raw`, or the first key that does not hold a usable value.
 pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
@@ -41,21 +40,10 @@ pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
         },
         watch: watch(raw.watch)?,
         telegram: telegram(raw.telegram)?,
-        backup: backup(raw.backup),
+        backup: super::backup::backup(raw.backup)?,
     };
     settings.validate()?;
     Ok(settings)
-}
-
-fn backup(raw: RawBackup) -> BackupSettings {
-    BackupSettings {
-        directory: raw.directory,
-        retention: Retention {
-            daily: raw.keep_daily,
-            weekly: raw.keep_weekly,
-            monthly: raw.keep_monthly,
-        },
-    }
 }
 
 fn server(raw: RawServer) -> Result<ServerSettings, SettingsError> {

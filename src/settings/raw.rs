@@ -70,6 +70,7 @@ pub(super) struct RawStorage {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBackup {
     pub directory: PathBuf,
+    pub interval_secs: u64,
     pub keep_daily: u32,
     pub keep_weekly: u32,
     pub keep_monthly: u32,

@@ -66,6 +66,8 @@ pub struct StorageSettings {
 pub struct BackupSettings {
     /// Where `prsnl backup create` writes snapshots unless told `--to`.
     pub directory: PathBuf,
+    /// How often the service backs up by itself; None: only when asked.
+    pub interval: Option<std::time::Duration>,
     /// What `prsnl backup prune` and every scheduled backup keep.
     pub retention: Retention,
 }

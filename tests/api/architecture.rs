@@ -50,6 +50,7 @@ const DB_TABLES: &[&str] = &[
     "breakers",
     "telegram",
     "housekeeping",
+    "backup_runs",
     "imports",
     "users",
     "tokens",

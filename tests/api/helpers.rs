@@ -153,6 +153,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str, fixture_port: u1
     // The suite must not refuse work on a machine with little free disk.
     s.storage.min_free_mb = 1;
     s.watch.dir = dir.join("inbox");
+    s.backup.directory = dir.join("backups");
     s
 }
 

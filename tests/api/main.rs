@@ -14,6 +14,7 @@ mod actor_crashes;
 mod architecture;
 mod backups;
 mod backups_across;
+mod backups_scheduled;
 mod capture;
 mod cli;
 mod crash_loop;

@@ -512,7 +512,7 @@ async fn a_real_prometheus_scrapes_the_service_and_evaluates_the_rules() {
             .flatten()
             .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
             .collect();
-        all.len() == 9 && all.iter().all(|r| r["health"] == "ok")
+        all.len() == alert_expressions().len() && all.iter().all(|r| r["health"] == "ok")
     })
     .await;
     assert!(healthy, "{}", prometheus.api("rules", &[]).await);
