@@ -76,24 +76,11 @@ pub(super) fn copy_hashed(source: &Path, dest: &Path, mode: u32) -> std::io::Res
         .create_new(true)
         .mode(mode)
         .open(dest)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; CHUNK];
-    let mut size = 0u64;
-    loop {
-        let n = match from.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buffer[..n]);
-        to.write_all(&buffer[..n])?;
-        size += n as u64;
-    }
+    let (size, sha256) = read_hashed(&mut from, |bytes| to.write_all(bytes))?;
     to.set_modified(meta.modified()?)?;
     Ok(Facts {
         size,
-        sha256: hasher.finish_hex(),
+        sha256,
         mtime_ns: mtime_ns(&meta),
     })
 }
@@ -102,6 +89,20 @@ pub(super) fn copy_hashed(source: &Path, dest: &Path, mode: u32) -> std::io::Res
 pub(super) fn hash_file(path: &Path) -> std::io::Result<Facts> {
     let mut file = open_plain(path)?;
     let meta = file.metadata()?;
+    let (size, sha256) = read_hashed(&mut file, |_| Ok(()))?;
+    Ok(Facts {
+        size,
+        sha256,
+        mtime_ns: mtime_ns(&meta),
+    })
+}
+
+/// Reads `file` to its end in `CHUNK` slices, hashing each and handing it to `each`; answers
+/// the size and the SHA-256 (hex).
+fn read_hashed(
+    file: &mut File,
+    mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; CHUNK];
     let mut size = 0u64;
@@ -113,13 +114,10 @@ pub(super) fn hash_file(path: &Path) -> std::io::Result<Facts> {
             Err(e) => return Err(e),
         };
         hasher.update(&buffer[..n]);
+        each(&buffer[..n])?;
         size += n as u64;
     }
-    Ok(Facts {
-        size,
-        sha256: hasher.finish_hex(),
-        mtime_ns: mtime_ns(&meta),
-    })
+    Ok((size, hasher.finish_hex()))
 }
 
 /// A hard link `dest` to `existing`, parents created.

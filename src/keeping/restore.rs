@@ -15,7 +15,7 @@ use super::KeepError;
 use super::files::{self, in_parallel};
 use super::load::{load, newer_schema, occupied_tables};
 use super::manifest::{FileEntry, Manifest};
-use super::verify::Problem;
+use super::verify::{Problem, mismatch, unreadable};
 use crate::db::Db;
 use crate::storage::{MediaRoot, finalize};
 
@@ -80,7 +80,16 @@ async fn check_database_files(snapshot: &Path, manifest: &Manifest) -> Result<()
     let problems = tokio::task::spawn_blocking(move || {
         entries
             .iter()
-            .filter_map(|entry| check(&snapshot.join(&entry.path), entry, &entry.path))
+            .filter_map(|entry| {
+                let what = match files::hash_file(&snapshot.join(&entry.path)) {
+                    Ok(facts) => mismatch(&facts, entry)?,
+                    Err(e) => unreadable(&e),
+                };
+                Some(Problem {
+                    path: entry.path.clone(),
+                    what,
+                })
+            })
             .collect::<Vec<_>>()
     })
     .await
@@ -90,19 +99,6 @@ async fn check_database_files(snapshot: &Path, manifest: &Manifest) -> Result<()
     } else {
         Err(KeepError::Damaged(problems))
     }
-}
-
-fn check(path: &Path, entry: &FileEntry, name: &str) -> Option<Problem> {
-    let what = match files::hash_file(path) {
-        Ok(facts) if facts.size == entry.size && facts.sha256 == entry.sha256 => return None,
-        Ok(_) => "its bytes differ from the manifest (damaged)".to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing".to_string(),
-        Err(e) => format!("unreadable: {e}"),
-    };
-    Some(Problem {
-        path: name.to_string(),
-        what,
-    })
 }
 
 async fn refuse_occupied(db: &Db, media: &MediaRoot) -> Result<(), KeepError> {
@@ -216,10 +212,8 @@ fn restore_file(
             format!("cannot copy: {e}")
         })
     })?;
-    if facts.size != entry.size || facts.sha256 != entry.sha256 {
-        return Err(problem(
-            "its bytes differ from the manifest (damaged)".into(),
-        ));
+    if let Some(what) = mismatch(&facts, entry) {
+        return Err(problem(what));
     }
     finalize(staged, dest).map_err(|e| problem(format!("cannot put it in place: {e}")))?;
     Ok(facts.size)

@@ -6,8 +6,8 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::KeepError;
-use super::files::{self, in_parallel};
-use super::manifest::{MEDIA_DIR, Manifest};
+use super::files::{self, Facts, in_parallel};
+use super::manifest::{FileEntry, MEDIA_DIR, Manifest};
 use super::named::named_files;
 use crate::db::dump::Record;
 
@@ -45,18 +45,9 @@ fn verify_blocking(snapshot: &Path) -> Result<VerifyReport, KeepError> {
     let manifest = Manifest::read(snapshot)?;
     let mut report = VerifyReport::default();
     let checked = in_parallel(&manifest.files, |entry| {
-        let path = snapshot.join(&entry.path);
-        match files::hash_file(&path) {
-            Ok(facts) if facts.size != entry.size => Some(format!(
-                "size {} where the manifest says {}",
-                facts.size, entry.size
-            )),
-            Ok(facts) if facts.sha256 != entry.sha256 => {
-                Some("its bytes differ from the manifest's SHA-256 (damaged)".to_string())
-            }
-            Ok(_) => None,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("missing".to_string()),
-            Err(e) => Some(format!("unreadable: {e}")),
+        match files::hash_file(&snapshot.join(&entry.path)) {
+            Ok(facts) => mismatch(&facts, entry),
+            Err(e) => Some(unreadable(&e)),
         }
     });
     for (entry, problem) in manifest.files.iter().zip(checked) {
@@ -103,6 +94,29 @@ fn verify_blocking(snapshot: &Path) -> Result<VerifyReport, KeepError> {
         }
     }
     Ok(report)
+}
+
+/// What is wrong with a file whose bytes gave `facts`, against its manifest `entry`.
+pub(super) fn mismatch(facts: &Facts, entry: &FileEntry) -> Option<String> {
+    if facts.size != entry.size {
+        Some(format!(
+            "size {} where the manifest says {}",
+            facts.size, entry.size
+        ))
+    } else if facts.sha256 != entry.sha256 {
+        Some("its bytes differ from the manifest's SHA-256 (damaged)".to_string())
+    } else {
+        None
+    }
+}
+
+/// A file that could not be read, in a problem's words.
+pub(super) fn unreadable(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "missing".to_string()
+    } else {
+        format!("unreadable: {e}")
+    }
 }
 
 /// The rows of one dump file, read one line at a time.

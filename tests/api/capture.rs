@@ -376,8 +376,9 @@ on_both_backends! {
         let submitted = futures_util::future::join_all(urls.iter().map(|u| app.capture(u))).await;
         let ids: std::collections::HashSet<String> = submitted.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
         assert_eq!(ids.len(), 12);
-        for id in &ids {
-            assert_completed(&app.wait_terminal(id).await);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        for item in app.wait_all_terminal(&ids).await {
+            assert_completed(&item);
         }
         // The twelve are one and the same video, so they share one stored file.
         assert_eq!(app.files_under("videos").len(), 1);

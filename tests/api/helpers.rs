@@ -295,7 +295,27 @@ impl TestApp {
 
     /// Polls the item until it is completed, failed or cancelled.
     pub async fn wait_terminal(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        self.wait_terminal_by(id, Instant::now() + Duration::from_secs(90))
+            .await
+    }
+
+    /// Polls every item until each is completed, failed or cancelled; returns them in order.
+    /// The deadline is shared and grows with the batch: jobs are claimed in the order the
+    /// server stored them, not the order they are awaited, so the item awaited second may be
+    /// the batch's last, and a loaded machine runs a batch slower than one item.
+    pub async fn wait_all_terminal(&self, ids: &[&str]) -> Vec<Value> {
+        let budget = Duration::from_secs(60) + Duration::from_secs(15) * ids.len() as u32;
+        let deadline = Instant::now() + budget;
+        let mut done = Vec::with_capacity(ids.len());
+        for id in ids {
+            done.push(self.wait_terminal_by(id, deadline).await);
+        }
+        done
+    }
+
+    /// Polls the item until it is completed, failed or cancelled, failing at `deadline` (a
+    /// guard against a hang, not a timing claim).
+    async fn wait_terminal_by(&self, id: &str, deadline: Instant) -> Value {
         loop {
             let item = self.item(id).await;
             if matches!(

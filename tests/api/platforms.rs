@@ -186,8 +186,9 @@ on_both_backends! {
         let ids: Vec<String> = (0..20).map(|i| format!("{i:0>11}")).collect();
         let urls: Vec<String> = ids.iter().map(|v| tube.url(&format!("/watch?v={v}"))).collect();
         let items = futures_util::future::join_all(urls.iter().map(|u| app.capture(u))).await;
-        for item in &items {
-            assert_eq!(app.wait_terminal(item["id"].as_str().unwrap()).await["status"], "completed");
+        let ids_stored: Vec<&str> = items.iter().map(|item| item["id"].as_str().unwrap()).collect();
+        for item in app.wait_all_terminal(&ids_stored).await {
+            assert_eq!(item["status"], "completed", "{item}");
         }
         // Measured at the server: each job is one yt-dlp run, seen as requests for its URL.
         let log = tube.log();
