@@ -120,7 +120,8 @@ fn transport_error(e: &reqwest::Error) -> JobError {
 }
 
 /// A name for the item when the source gives none: Content-Disposition, else the URL's last
-/// path segment.
+/// path segment (percent-escapes decoded); without the file's extension either way, as the
+/// watch folder names its items.
 fn title_of(response: &reqwest::Response, url: &CaptureUrl) -> Option<String> {
     let disposition = response
         .headers()
@@ -135,12 +136,50 @@ fn title_of(response: &reqwest::Response, url: &CaptureUrl) -> Option<String> {
         url.url()
             .path_segments()
             .and_then(|mut s| s.next_back())
-            .map(|s| s.to_string())
+            .map(percent_decoded)
     };
     disposition
         .or_else(from_url)
-        .map(|name| text::clean(&name, 300))
+        .map(|name| text::clean(without_extension(&name), 300))
         .filter(|name| !name.is_empty())
+}
+
+/// `%XX` escapes decoded; bytes that do not form UTF-8 become U+FFFD.
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `name` without a trailing `.ext` of one to five letters or digits (`clip.mp4` → `clip`).
+fn without_extension(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.trim().is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            stem
+        }
+        _ => name,
+    }
 }
 
 fn client(req: &DirectRequest) -> Result<reqwest::Client, JobError> {
@@ -359,6 +398,18 @@ async fn sniff_file(path: &Path) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_name_becomes_a_readable_title() {
+        assert_eq!(percent_decoded("My%20talk%C3%A9.mp4"), "My talké.mp4");
+        assert_eq!(percent_decoded("100%25%zz%2"), "100%%zz%2");
+        assert_eq!(percent_decoded("%FF"), "\u{FFFD}");
+        assert_eq!(without_extension("My talk.mp4"), "My talk");
+        assert_eq!(without_extension("v1.2 final.webm"), "v1.2 final");
+        assert_eq!(without_extension(".mp4"), ".mp4");
+        assert_eq!(without_extension("no extension"), "no extension");
+        assert_eq!(without_extension("a.verylongext"), "a.verylongext");
+    }
 
     #[test]
     fn recognises_containers_by_their_first_bytes() {
