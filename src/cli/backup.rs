@@ -190,7 +190,7 @@ pub async fn restore(settings: &Settings, snapshot: &str, force: bool) -> ExitCo
     finish("restore", result)
 }
 
-fn open_media(settings: &Settings) -> Result<MediaRoot, Failed> {
+pub(super) fn open_media(settings: &Settings) -> Result<MediaRoot, Failed> {
     MediaRoot::open(&settings.storage.media_root).map_err(|e| {
         Failed(
             format!(

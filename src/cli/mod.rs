@@ -1,10 +1,11 @@
 //! The `prsnl` command line: `serve`, `capture`, `doctor`, `tools`, `migrate`, `user`,
-//! `token`, `backup`, `restore`, `db`.
+//! `token`, `backup`, `restore`, `db`, `export`.
 
 mod backup;
 mod capture;
 mod db_copy;
 mod doctor;
+mod export;
 mod people;
 mod serve;
 mod tokens;
@@ -85,6 +86,9 @@ pub enum Command {
     /// The database itself: copy it into another database (SQLite to PostgreSQL or back).
     #[command(subcommand)]
     Db(db_copy::DbCommand),
+    /// Write (or bring up to date) a copy of the vault that needs no app to read: folders and
+    /// names people understand, metadata beside each video.
+    Export(export::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +145,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Token(command) => tokens::token(&settings, command).await,
             Command::Backup(command) => backup::backup(&settings, command).await,
             Command::Db(command) => db_copy::db(&settings, command).await,
+            Command::Export(args) => export::export(&settings, args).await,
             Command::Restore { snapshot, force } => {
                 backup::restore(&settings, &snapshot, force).await
             }

@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod capture_url;
 pub mod encoding;
 pub mod error_code;
+pub mod export_name;
 pub mod http_date;
 pub mod ids;
 pub mod item;

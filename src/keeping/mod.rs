@@ -1,6 +1,7 @@
 //! Keeping the vault: snapshots of the database and the media (`create`), checked against
 //! their manifest (`verify`), put back into an empty vault on either database (`restore`);
-//! and the database alone into another database (`copy_database`).
+//! the database alone into another database (`copy_database`); and a readable copy of the
+//! vault for people and media servers (`export`).
 //!
 //! A snapshot is a directory under the backup directory:
 //!
@@ -20,6 +21,7 @@
 
 mod copy;
 mod create;
+mod export;
 mod files;
 mod lease;
 mod load;
@@ -36,6 +38,7 @@ use std::path::Path;
 
 pub use copy::{CopyReport, copy_database};
 pub use create::{CreateReport, create};
+pub use export::{ExportOptions, ExportReport, export};
 pub use prune::{PruneReport, prune};
 pub use restore::{RestoreOptions, RestoreReport, restore};
 pub use snapshots::{Snapshot, list, resolve_snapshot};

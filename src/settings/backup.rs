@@ -1,10 +1,19 @@
 //! The `[backup]` section: where snapshots go, how often the service takes one, and what a
-//! prune keeps.
+//! prune keeps; and the `[export]` section: where the readable copy goes and how it is named.
 
 use super::SettingsError;
-use super::raw::RawBackup;
-use super::sections::BackupSettings;
+use super::raw::{RawBackup, RawExport};
+use super::sections::{BackupSettings, ExportSettings};
+use crate::domain::export_name::NamePattern;
 use crate::domain::retention::Retention;
+
+pub(super) fn export(raw: RawExport) -> Result<ExportSettings, SettingsError> {
+    Ok(ExportSettings {
+        directory: raw.directory,
+        pattern: NamePattern::parse(&raw.pattern)
+            .map_err(|e| SettingsError::invalid("export.pattern", e))?,
+    })
+}
 
 pub(super) fn backup(raw: RawBackup) -> Result<BackupSettings, SettingsError> {
     if raw.interval_secs != 0 && raw.interval_secs < 60 {
@@ -40,6 +49,20 @@ mod tests {
             keep_weekly: 0,
             keep_monthly: 1,
         }
+    }
+
+    #[test]
+    fn an_export_pattern_is_checked_when_loaded() {
+        let raw = |pattern: &str| RawExport {
+            directory: "e".into(),
+            pattern: pattern.into(),
+        };
+        assert!(export(raw("{platform}/{date} {title} [{id}]")).is_ok());
+        let refused = export(raw("{title}")).unwrap_err().to_string();
+        assert!(
+            refused.contains("export.pattern") && refused.contains("{id}"),
+            "{refused}"
+        );
     }
 
     #[test]

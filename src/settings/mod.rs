@@ -29,9 +29,9 @@ use crate::domain::job::RetryPolicy;
 use crate::domain::platform::HostMap;
 pub use secret::Secret;
 pub use sections::{
-    BackupSettings, DatabaseSettings, DownloadSettings, LogSettings, MetricsSettings,
-    PlatformSettings, PlatformsSettings, ProcessingSettings, QueueSettings, SecuritySettings,
-    ServerSettings, StorageSettings, TelegramSettings, WatchSettings,
+    BackupSettings, DatabaseSettings, DownloadSettings, ExportSettings, LogSettings,
+    MetricsSettings, PlatformSettings, PlatformsSettings, ProcessingSettings, QueueSettings,
+    SecuritySettings, ServerSettings, StorageSettings, TelegramSettings, WatchSettings,
 };
 pub use values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 
@@ -56,6 +56,7 @@ pub struct Settings {
     pub watch: WatchSettings,
     pub telegram: TelegramSettings,
     pub backup: BackupSettings,
+    pub export: ExportSettings,
 }
 
 /// Why the configuration cannot be used. The message always names the key.

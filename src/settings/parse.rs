@@ -41,6 +41,7 @@ pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
         watch: watch(raw.watch)?,
         telegram: telegram(raw.telegram)?,
         backup: super::backup::backup(raw.backup)?,
+        export: super::backup::export(raw.export)?,
     };
     settings.validate()?;
     Ok(settings)

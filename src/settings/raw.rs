@@ -30,6 +30,7 @@ pub(super) struct RawSettings {
     pub watch: RawWatch,
     pub telegram: RawTelegram,
     pub backup: RawBackup,
+    pub export: RawExport,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +65,13 @@ pub(super) struct RawStorage {
     pub sweep_interval_secs: u64,
     pub sweep_min_age_secs: u64,
     pub quarantine_days: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExport {
+    pub directory: PathBuf,
+    pub pattern: String,
 }
 
 #[derive(Debug, Deserialize)]

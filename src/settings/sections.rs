@@ -16,6 +16,7 @@ use super::Secret;
 use super::values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 use crate::domain::Platform;
 use crate::domain::encoding::CompressPolicy;
+use crate::domain::export_name::NamePattern;
 use crate::domain::retention::Retention;
 use crate::domain::ssrf::AllowRule;
 
@@ -70,6 +71,15 @@ pub struct BackupSettings {
     pub interval: Option<std::time::Duration>,
     /// What `prsnl backup prune` and every scheduled backup keep.
     pub retention: Retention,
+}
+
+/// The human-readable copy of the vault (`prsnl export`).
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// Where `prsnl export` writes unless given a directory.
+    pub directory: PathBuf,
+    /// How an item's files are named, checked when the configuration loads.
+    pub pattern: NamePattern,
 }
 
 #[derive(Debug, Clone)]

@@ -154,6 +154,7 @@ pub fn test_settings(dir: &std::path::Path, database_url: &str, fixture_port: u1
     s.storage.min_free_mb = 1;
     s.watch.dir = dir.join("inbox");
     s.backup.directory = dir.join("backups");
+    s.export.directory = dir.join("export");
     s
 }
 

@@ -19,6 +19,7 @@ mod capture;
 mod cli;
 mod crash_loop;
 mod disk_space;
+mod export;
 mod http_api;
 mod images;
 mod intake_races;

@@ -1,0 +1,83 @@
+//! `prsnl export [DIR] [--copy] [--user NAME]`: the vault as folders and names people
+//! understand, brought up to date on every run (see `keeping::export`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::backup::{failed, open_media};
+use super::people::{Failed, finish, named};
+use crate::db::Db;
+use crate::keeping::{self, ExportOptions};
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Where to write (default: export.directory).
+    pub directory: Option<PathBuf>,
+    /// Independent copies instead of read-only hard links (for tools that edit files in place;
+    /// costs the space of every file).
+    #[arg(long)]
+    pub copy: bool,
+    /// Only this user's items.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+}
+
+pub async fn export(settings: &Settings, args: ExportArgs) -> ExitCode {
+    finish("export", run(settings, args).await)
+}
+
+async fn run(settings: &Settings, args: ExportArgs) -> Result<(), Failed> {
+    let db = Db::connect(&settings.database).await?;
+    if db.schema_version().await? == 0 {
+        return Err(Failed(
+            format!(
+                "the database {} holds no vault (it was never migrated)",
+                settings.database.redacted_url()
+            ),
+            1,
+        ));
+    }
+    let owner = match &args.user {
+        Some(name) => Some(named(&db, name).await?.id.to_string()),
+        None => None,
+    };
+    let media = open_media(settings)?;
+    let directory = args.directory.unwrap_or(settings.export.directory.clone());
+    let options = ExportOptions {
+        pattern: settings.export.pattern.clone(),
+        copy: args.copy,
+        owner,
+    };
+    let report = keeping::export(&db, &media, &directory, &options)
+        .await
+        .map_err(failed)?;
+    db.close().await;
+    for path in &report.missing {
+        eprintln!("warning: {path}: the vault has no such file; not exported");
+    }
+    for conflict in &report.conflicts {
+        eprintln!("left alone: {conflict}");
+    }
+    println!(
+        "exported {} items to {}: {} linked, {} copied, {} written, {} unchanged, {} removed",
+        report.items,
+        report.directory.display(),
+        report.linked,
+        report.copied,
+        report.written,
+        report.unchanged,
+        report.removed
+    );
+    if report.conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(Failed(
+            format!(
+                "{} files were left alone (see above); the rest is up to date",
+                report.conflicts.len()
+            ),
+            1,
+        ))
+    }
+}
