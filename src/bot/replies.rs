@@ -158,6 +158,7 @@ mod tests {
             ),
             warnings: Vec::new(),
             encoding: None,
+            source_meta: Default::default(),
             created_at: Default::default(),
             updated_at: Default::default(),
             completed_at: None,

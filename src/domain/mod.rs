@@ -18,6 +18,7 @@ pub mod quality;
 pub mod quota;
 pub mod range;
 pub mod retention;
+pub mod source_meta;
 pub mod ssrf;
 pub mod text;
 pub mod time;

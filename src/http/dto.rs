@@ -7,6 +7,7 @@ use crate::context::AppContext;
 use crate::db::items::Item;
 use crate::db::renditions::Rendition;
 use crate::domain::encoding::Encoding;
+use crate::domain::source_meta::{Chapter, SourceMeta};
 use crate::domain::{ItemKind, ItemStatus, JobError, Progress, ThumbSize};
 
 #[derive(Debug, Serialize)]
@@ -83,8 +84,45 @@ pub struct MetadataJson {
     /// Renditions made on request; left out of listings (one query per item would be waste).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub renditions: Option<Vec<RenditionJson>>,
+    /// What the source said (or, for files, their own tags).
+    #[serde(flatten)]
+    pub from_source: SourceJson,
     pub created_at: String,
     pub completed_at: Option<String>,
+}
+
+/// The source's own metadata, beside the item's facts.
+#[derive(Debug, Serialize)]
+pub struct SourceJson {
+    pub uploader: Option<String>,
+    pub uploader_id: Option<String>,
+    pub uploader_url: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub upload_date: Option<String>,
+    /// Left out of listings (it may be long); present, possibly `null`, on one item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Option<String>>,
+    pub tags: Vec<String>,
+    pub chapters: Vec<Chapter>,
+    pub language: Option<String>,
+    pub source_thumbnail_url: Option<String>,
+}
+
+impl SourceJson {
+    fn of(meta: &SourceMeta, with_description: bool) -> Self {
+        let meta = meta.clone();
+        Self {
+            uploader: meta.uploader,
+            uploader_id: meta.uploader_id,
+            uploader_url: meta.uploader_url,
+            upload_date: meta.upload_date,
+            description: with_description.then_some(meta.description),
+            tags: meta.tags,
+            chapters: meta.chapters,
+            language: meta.language,
+            source_thumbnail_url: meta.thumbnail_url,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -212,6 +250,7 @@ impl MetadataJson {
                     .map(|r| RenditionJson::of(ctx, item, r))
                     .collect()
             }),
+            from_source: SourceJson::of(&item.source_meta, renditions.is_some()),
             created_at: clock::rfc3339(item.created_at),
             completed_at: item.completed_at.map(clock::rfc3339),
             id,

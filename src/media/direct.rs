@@ -333,6 +333,8 @@ async fn fetch(
         path,
         size_bytes: received,
         title,
+        // A direct file's own tags are read when it is probed.
+        source_meta: Default::default(),
         announced_height: None,
     }))
 }

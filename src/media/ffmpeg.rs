@@ -255,6 +255,7 @@ mod tests {
 
     fn probe(format: &str, vcodec: &str, pix: &str, acodec: Option<&str>) -> Probe {
         Probe {
+            tags: Default::default(),
             format_name: format.into(),
             duration_seconds: 10.0,
             bitrate_bps: None,

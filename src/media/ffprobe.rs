@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::process::{Tool, ToolError};
+use crate::domain::source_meta::{RawSourceMeta, SourceMeta};
 use crate::domain::{ErrorCode, JobError, MediaInfo};
 
 /// Demuxers allowed to open stored and downloaded media. None of them can reference another
@@ -54,6 +55,8 @@ pub struct Probe {
     pub bitrate_bps: Option<u64>,
     pub video: VideoStream,
     pub audio: Option<AudioStream>,
+    /// The container's own tags (keys lowercased), with the audio stream's language.
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +94,30 @@ impl Probe {
     }
 
     /// The stored-item view of this probe.
+    /// What the file's own tags say about it: artist, date, description, genre, keywords,
+    /// language (the tags phones, cameras and tagging tools write).
+    pub fn source_meta(&self) -> SourceMeta {
+        let tag = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| self.tags.get(*k))
+                .map(String::as_str)
+        };
+        let mut tags: Vec<&str> = Vec::new();
+        for key in ["genre", "keywords"] {
+            if let Some(value) = self.tags.get(key) {
+                tags.extend(value.split([',', ';']).map(str::trim));
+            }
+        }
+        SourceMeta::from_raw(&RawSourceMeta {
+            uploader: tag(&["artist", "album_artist", "author", "composer"]),
+            upload_date: tag(&["date", "creation_time"]),
+            description: tag(&["description", "synopsis", "comment"]),
+            tags,
+            language: tag(&["language"]),
+            ..RawSourceMeta::default()
+        })
+    }
+
     pub fn media_info(&self) -> MediaInfo {
         let (width, height) = self.display_size();
         let container = if self.is_mp4_family() {
@@ -123,6 +150,8 @@ struct FormatJson {
     format_name: Option<String>,
     duration: Option<String>,
     bit_rate: Option<String>,
+    #[serde(default)]
+    tags: std::collections::HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +250,17 @@ pub fn interpret(json: &[u8], limits: &ProbeLimits) -> Result<Probe, JobError> {
         .codec_name
         .clone()
         .ok_or_else(|| invalid("the video codec is unknown"))?;
+    let mut tags: std::collections::BTreeMap<String, String> = format
+        .tags
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    if let Some(language) = audio.and_then(|a| a.tags.get("language")) {
+        tags.entry("language".into())
+            .or_insert_with(|| language.clone());
+    }
     Ok(Probe {
+        tags,
         format_name: format.format_name.unwrap_or_default(),
         duration_seconds: duration,
         bitrate_bps: parse_u64(format.bit_rate.as_deref()),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::ffmpeg::{self, Action, EncodeSettings, Plan};
 use super::ffprobe::{self, Probe, ProbeLimits};
 use crate::domain::encoding::{CompressPolicy, Conversion, Encoding, SourceFile};
+use crate::domain::source_meta::SourceMeta;
 use crate::domain::{ErrorCode, JobError, MediaInfo, Stage, ThumbSize};
 
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct ProcessedMedia {
     pub plan: Plan,
     /// How the stored file came from the source.
     pub encoding: Encoding,
+    /// What the source file's own tags say.
+    pub source_meta: SourceMeta,
 }
 
 fn io_error(context: &str, e: std::io::Error) -> JobError {
@@ -60,6 +63,7 @@ pub async fn process(
 ) -> Result<ProcessedMedia, JobError> {
     on_stage(Stage::Probe);
     let source = ffprobe::probe(&cfg.ffprobe, input, &cfg.limits, cfg.probe_timeout).await?;
+    let source_meta = source.source_meta();
     let faststart = if source.is_mp4_family() {
         let path = input.to_path_buf();
         tokio::task::spawn_blocking(move || super::mp4::is_faststart(&path))
@@ -149,6 +153,7 @@ pub async fn process(
     let sha256 = hash.map_err(|e| io_error("cannot hash the video", e))?;
 
     Ok(ProcessedMedia {
+        source_meta,
         media: probe.media_info(),
         video,
         thumbnails,

@@ -31,6 +31,7 @@ mod platforms;
 mod queue;
 mod quotas;
 mod shared_files;
+mod source_metadata;
 mod ssrf;
 mod streaming;
 mod supervision;

@@ -68,6 +68,7 @@ fn completion() -> Completion {
         sha256: "00".into(),
         warnings: Vec::new(),
         encoding: None,
+        source_meta: Default::default(),
         shared_paths: None,
     }
 }

@@ -141,6 +141,7 @@ impl PipelineState {
             holder: Holder::Pipeline,
             work_dir,
             title: None,
+            source_meta: Default::default(),
             announced_height: None,
             shared: None,
             output: None,
@@ -251,6 +252,8 @@ impl PipelineState {
                     path,
                     size_bytes,
                     title,
+                    // An imported file's own tags are read when it is probed.
+                    source_meta: Default::default(),
                     announced_height: None,
                 })
                 .map_err(|e| match quota {

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::output::Output;
 use crate::db::items::Item;
 use crate::db::jobs::{ClaimedJob, Lease, Subject};
+use crate::domain::source_meta::SourceMeta;
 use crate::domain::{ItemId, JobId, Platform, Quality, Stage};
 
 /// Who holds an attempt's work right now: where a cancel goes, and which crash loses it.
@@ -40,6 +41,8 @@ pub struct Running {
     pub holder: Holder,
     pub work_dir: PathBuf,
     pub title: Option<String>,
+    /// What the source said beyond the title (from yt-dlp; empty for files).
+    pub source_meta: SourceMeta,
     /// The rendition a transcode makes.
     pub quality: Option<Quality>,
     /// The picture height the source announced (throttle detection).
@@ -224,6 +227,7 @@ mod tests {
             sha256: None,
             warnings: Vec::new(),
             encoding: None,
+            source_meta: SourceMeta::default(),
             paths: MediaPaths::for_item(
                 item_id.as_uuid(),
                 ItemKind::Video,
@@ -241,6 +245,7 @@ mod tests {
             holder: Holder::Pipeline,
             work_dir: PathBuf::new(),
             title: None,
+            source_meta: SourceMeta::default(),
             quality: None,
             announced_height: None,
             shared: None,

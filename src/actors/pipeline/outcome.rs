@@ -47,6 +47,7 @@ impl PipelineState {
             (Some(Output::Item(output)), _) => {
                 let completion = output.completion(
                     running.title.take(),
+                    std::mem::take(&mut running.source_meta),
                     running.announced_height,
                     running.shared.take(),
                 );

@@ -11,6 +11,7 @@ use crate::actors::storage::{CommitFile, FileKind};
 use crate::db::items::Completion;
 use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
+use crate::domain::source_meta::SourceMeta;
 use crate::domain::{MediaInfo, Quality, ThumbSize};
 use crate::media::processing::Transcoded;
 
@@ -32,6 +33,8 @@ pub struct ItemOutput {
     pub sha256: String,
     /// How a video was made from its source (`None` for an image).
     pub encoding: Option<Encoding>,
+    /// What the file's own tags said (used when the source itself said nothing).
+    pub source_meta: SourceMeta,
 }
 
 impl From<Processed> for Output {
@@ -46,6 +49,7 @@ impl From<Processed> for Output {
                 thumbnails_bytes: video.thumbnails_bytes,
                 sha256: video.sha256,
                 encoding: Some(video.encoding),
+                source_meta: video.source_meta,
             })),
             Processed::Image(image) => Self::Item(Box::new(ItemOutput {
                 file: image.image,
@@ -56,6 +60,7 @@ impl From<Processed> for Output {
                 thumbnails_bytes: image.thumbnails_bytes,
                 sha256: image.sha256,
                 encoding: None,
+                source_meta: SourceMeta::default(),
             })),
             Processed::Rendition(made) => Self::Rendition(made),
         }
@@ -101,11 +106,17 @@ impl ItemOutput {
     pub fn completion(
         self,
         title: Option<String>,
+        from_source: SourceMeta,
         announced_height: Option<u32>,
         shared_paths: Option<MediaPaths>,
     ) -> Completion {
         Completion {
             title,
+            source_meta: if from_source.is_empty() {
+                self.source_meta
+            } else {
+                from_source
+            },
             warnings: throttle_warning(announced_height, self.media.height)
                 .into_iter()
                 .collect(),

@@ -87,6 +87,7 @@ impl PipelineState {
         };
         running.holder = Holder::Pipeline;
         running.title = download.title.clone();
+        running.source_meta = (*download.source_meta).clone();
         running.announced_height = download.announced_height;
         let work_dir = running.work_dir.clone();
         let input = download.path;

@@ -18,6 +18,7 @@ pub(crate) use write::{
 use super::{Db, DbError, Tx, on_pool, on_tx, to_u64};
 use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
+use crate::domain::source_meta::SourceMeta;
 use crate::domain::{
     ErrorCode, ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source,
     Stage, Timestamp,
@@ -50,6 +51,8 @@ pub struct Item {
     pub warnings: Vec<String>,
     /// How a completed video's file was made from the source.
     pub encoding: Option<Encoding>,
+    /// What the source said about it beyond the title (empty until completed).
+    pub source_meta: SourceMeta,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -87,6 +90,8 @@ struct ItemRow {
     warnings: Option<String>,
     #[sqlx(default)]
     encoding: Option<String>,
+    #[sqlx(default)]
+    source_meta: Option<String>,
     video_path: String,
     thumb_small_path: String,
     thumb_medium_path: String,
@@ -162,6 +167,12 @@ impl TryFrom<ItemRow> for Item {
                 .encoding
                 .map(|e| serde_json::from_str(&e).map_err(|_| corrupt("encoding", &e)))
                 .transpose()?,
+            // Written by this module from a checked value; one that cannot be read is shown
+            // as "the source said nothing" rather than hiding the item.
+            source_meta: row
+                .source_meta
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
             created_at: Timestamp::from_millis(row.created_at),
             updated_at: Timestamp::from_millis(row.updated_at),
             completed_at: row.completed_at.map(Timestamp::from_millis),

@@ -5,6 +5,7 @@ use crate::db::Db;
 use crate::db::{DbError, Tx, on_tx, to_i64, to_u64};
 use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
+use crate::domain::source_meta::SourceMeta;
 use crate::domain::{
     ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source, Timestamp,
 };
@@ -221,6 +222,8 @@ pub struct Completion {
     /// The files of an item with the same content, which this one shares instead of
     /// keeping a copy; `None` when the item's own files were stored.
     pub shared_paths: Option<MediaPaths>,
+    /// What the source (or the file's own tags) said beyond the title.
+    pub source_meta: SourceMeta,
 }
 
 pub(crate) async fn mark_completed(
@@ -238,7 +241,7 @@ pub(crate) async fn mark_completed(
          sha256 = $12, updated_at = $13, completed_at = $13, thumbnails_bytes = $14, warnings = $15, \
          video_path = COALESCE($16, video_path), thumb_small_path = COALESCE($17, thumb_small_path), \
          thumb_medium_path = COALESCE($18, thumb_medium_path), thumb_large_path = COALESCE($19, thumb_large_path), \
-         encoding = $20 WHERE id = $1")
+         encoding = $20, uploader = $21, upload_date = $22, source_meta = $23 WHERE id = $1")
         .bind(id.to_string())
         .bind(done.title.as_deref())
         .bind(m.duration_seconds)
@@ -259,6 +262,9 @@ pub(crate) async fn mark_completed(
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_medium.as_str()))
         .bind(done.shared_paths.as_ref().map(|p| p.thumb_large.as_str()))
         .bind(done.encoding.as_ref().and_then(|e| serde_json::to_string(e).ok()))
+        .bind(done.source_meta.uploader.as_deref())
+        .bind(done.source_meta.upload_date.as_deref())
+        .bind((!done.source_meta.is_empty()).then(|| serde_json::to_string(&done.source_meta).unwrap_or_default()))
         .execute(conn)
         .await.map(|done| done.rows_affected()))?;
     Ok(())

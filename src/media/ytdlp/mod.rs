@@ -18,6 +18,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::domain::source_meta::SourceMeta;
+
 use crate::domain::CaptureUrl;
 
 mod argv;
@@ -65,6 +67,9 @@ pub struct Downloaded {
     pub path: PathBuf,
     pub size_bytes: u64,
     pub title: Option<String>,
+    /// What the source said beyond the title (empty for a direct file); boxed, as most
+    /// messages carrying a download never look at it.
+    pub source_meta: Box<SourceMeta>,
     /// The picture height the source announced for what it sent (throttle detection).
     pub announced_height: Option<u32>,
 }

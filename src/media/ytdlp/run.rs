@@ -18,6 +18,7 @@ use super::output::find_output;
 use super::refusals::check_info;
 use super::stderr::{classify_failure, cookie_problem};
 use super::{DownloadRequest, Downloaded};
+use crate::domain::source_meta::SourceMeta;
 use crate::domain::text;
 use crate::domain::{ErrorCode, JobError, Progress, Stage};
 use crate::media::process::{STDERR_TAIL, Tool, read_tail};
@@ -62,6 +63,7 @@ pub struct Outcome {
 struct RunEnd {
     status: std::process::ExitStatus,
     title: Option<String>,
+    source_meta: SourceMeta,
     reported: Option<PathBuf>,
     announced_height: Option<u32>,
 }
@@ -112,6 +114,7 @@ async fn follow_run(
     let deadline = Instant::now() + req.timeout;
     let mut budget_tick = tokio::time::interval(BUDGET_POLL);
     let (mut title, mut reported, mut announced_height) = (None, None, None);
+    let mut source_meta = SourceMeta::default();
     loop {
         tokio::select! {
             line = lines.next() => match line {
@@ -122,6 +125,7 @@ async fn follow_run(
                         check_info(&info, req.max_bytes, req.max_duration_secs)?;
                         title = info.title.as_deref().map(|t| text::clean(t, 300)).filter(|t| !t.is_empty());
                         announced_height = info.height;
+                        source_meta = info.source_meta();
                     }
                     Line::Progress { downloaded, total } => {
                         // A server announcing more than the budget is refused before its bytes
@@ -160,6 +164,7 @@ async fn follow_run(
     Ok(RunEnd {
         status,
         title,
+        source_meta,
         reported,
         announced_height,
     })
@@ -185,6 +190,7 @@ fn collect_output(
         path,
         size_bytes,
         title: end.title,
+        source_meta: Box::new(end.source_meta),
         announced_height: end.announced_height,
     })
 }
