@@ -21,6 +21,10 @@ pub struct ExportArgs {
     /// Only this user's items.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+    /// Export into a directory that holds another selection (all items, or another user's):
+    /// the files of items outside this one are removed from it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub async fn export(settings: &Settings, args: ExportArgs) -> ExitCode {
@@ -48,6 +52,7 @@ async fn run(settings: &Settings, args: ExportArgs) -> Result<(), Failed> {
         pattern: settings.export.pattern.clone(),
         copy: args.copy,
         owner,
+        force: args.force,
     };
     let report = keeping::export(&db, &media, &directory, &options)
         .await
@@ -56,8 +61,14 @@ async fn run(settings: &Settings, args: ExportArgs) -> Result<(), Failed> {
     for path in &report.missing {
         eprintln!("warning: {path}: the vault has no such file; not exported");
     }
+    for path in &report.edited {
+        eprintln!("kept as it is: {path}: changed since the export wrote it, so it is yours now");
+    }
     for conflict in &report.conflicts {
         eprintln!("left alone: {conflict}");
+    }
+    for failure in &report.failed {
+        eprintln!("failed: {failure}");
     }
     println!(
         "exported {} items to {}: {} linked, {} copied, {} written, {} unchanged, {} removed",
@@ -69,15 +80,15 @@ async fn run(settings: &Settings, args: ExportArgs) -> Result<(), Failed> {
         report.unchanged,
         report.removed
     );
-    if report.conflicts.is_empty() {
-        Ok(())
-    } else {
-        Err(Failed(
-            format!(
-                "{} files were left alone (see above); the rest is up to date",
-                report.conflicts.len()
-            ),
+    match (report.failed.len(), report.conflicts.len()) {
+        (0, 0) => Ok(()),
+        (0, conflicts) => Err(Failed(
+            format!("{conflicts} files were left alone (see above); the rest is up to date"),
             1,
-        ))
+        )),
+        (failed, _) => Err(Failed(
+            format!("{failed} files could not be written (see above)"),
+            1,
+        )),
     }
 }

@@ -6,6 +6,8 @@
 //! bidi characters, names Windows reserves, or a thousand characters. Each field's value is
 //! made safe on its own (so it can never add a directory), then each segment as a whole.
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::text;
 
 /// The most bytes of one rendered segment before the title is cut: the file name gets at most
@@ -17,8 +19,9 @@ const SEGMENT_BUDGET: usize = 180;
 const FIELD_MAX: usize = 48;
 /// The most bytes of the literal text of one segment of a pattern.
 const LITERAL_MAX: usize = 40;
-/// Windows refuses these as a file's name, whatever the extension.
-const RESERVED: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
+/// Windows refuses these as a file's name, whatever the extension (and `COM`/`LPT` with a
+/// digit, including ¹ ² ³).
+const RESERVED: [&str; 6] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
 
 /// A field a pattern may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,21 @@ impl Field {
         ("source_id", Self::SourceId),
         ("kind", Self::Kind),
     ];
+
+    /// The most bytes the field's value takes in a name (the title: none, it takes what is
+    /// left).
+    const fn widest(self) -> usize {
+        match self {
+            Self::Id => 36,
+            Self::Title => 0,
+            Self::Date => 10,
+            Self::Year => 4,
+            Self::Month => 2,
+            Self::Kind => 5,
+            Self::Platform => 16,
+            Self::Uploader | Self::SourceId => FIELD_MAX,
+        }
+    }
 
     fn parse(name: &str) -> Option<Self> {
         Self::ALL
@@ -167,6 +185,21 @@ fn parse_segment(raw: &str) -> Result<Vec<Part>, String> {
     if literal_bytes > LITERAL_MAX {
         return Err(format!(
             "\"{raw}\" has more than {LITERAL_MAX} bytes of fixed text"
+        ));
+    }
+    // Only the title shrinks to fit; what the other fields can take must leave it room.
+    let widest = literal_bytes
+        + parts
+            .iter()
+            .map(|p| match p {
+                Part::Field(f) => f.widest(),
+                Part::Literal(_) => 0,
+            })
+            .sum::<usize>();
+    if widest > SEGMENT_BUDGET {
+        return Err(format!(
+            "\"{raw}\" could make a name longer than {SEGMENT_BUDGET} bytes; use fewer fields \
+             in one segment"
         ));
     }
     if parts.is_empty() || raw.trim().is_empty() || raw.trim() == "." || raw.trim() == ".." {
@@ -287,15 +320,22 @@ fn finish_segment(s: &str) -> String {
         .next()
         .unwrap_or("")
         .trim_end()
-        .to_ascii_uppercase();
-    let reserved = RESERVED.contains(&stem.as_str())
-        || (stem.len() == 4
-            && (stem.starts_with("COM") || stem.starts_with("LPT"))
-            && stem.as_bytes()[3].is_ascii_digit());
-    if reserved {
+        .to_uppercase();
+    let numbered = ["COM", "LPT"].iter().any(|device| {
+        stem.strip_prefix(device).is_some_and(|n| {
+            let mut chars = n.chars();
+            matches!(
+                (chars.next(), chars.next()),
+                (Some('0'..='9' | '¹' | '²' | '³'), None)
+            )
+        })
+    });
+    if RESERVED.contains(&stem.as_str()) || numbered {
         out.insert(0, '_');
     }
-    out
+    // One spelling of each name: macOS and SMB shares would otherwise show two files that
+    // look the same, or treat them as one.
+    out.nfc().collect()
 }
 
 #[cfg(test)]
@@ -353,6 +393,10 @@ mod tests {
             ("../{id}", "not a usable segment"),
             ("/{id}", "not a usable segment"),
             (long.as_str(), "fixed text"),
+            (
+                "{uploader} {source_id} {platform} {kind} {date} {year} {month} {id} abcdefghij",
+                "longer than",
+            ),
         ] {
             let error = NamePattern::parse(pattern).unwrap_err();
             assert!(error.contains(says), "{pattern}: {error}");
@@ -397,6 +441,10 @@ mod tests {
         assert_eq!(one("CON"), "_CON");
         assert_eq!(one("nul.txt"), "_nul.txt");
         assert_eq!(one("com1"), "_com1");
+        assert_eq!(one("LPT²"), "_LPT²");
+        assert_eq!(one("conin$"), "_conin$");
+        assert_eq!(one("COM10"), "COM10");
+        assert_eq!(one("e\u{301}cole"), "\u{e9}cole", "composed (NFC)");
         assert_eq!(one("COMPUTER"), "COMPUTER");
         assert_eq!(one(".hidden"), "hidden");
         assert_eq!(one("ends with dots..."), "ends with dots");

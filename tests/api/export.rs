@@ -280,6 +280,54 @@ async fn export_options_keep_to_their_words() {
         std::fs::read(outside.path().join("alice").join(&video)).unwrap(),
         std::fs::read(&stored).unwrap()
     );
+    // Alice edits her copy in place: it is hers now, kept as it is, not an error.
+    let edited = outside.path().join("alice").join(&video);
+    std::fs::write(&edited, "alice's cut").unwrap();
+    let kept = export(
+        &app.settings,
+        &[&at("alice"), "--user", "alice", "--copy"],
+        &pattern,
+    )
+    .await;
+    assert!(kept.status.success(), "{}", text(&kept));
+    assert!(
+        text(&kept).contains(&format!("kept as it is: {video}")),
+        "{}",
+        text(&kept)
+    );
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), "alice's cut");
+    let quiet = export(
+        &app.settings,
+        &[&at("alice"), "--user", "alice", "--copy"],
+        &pattern,
+    )
+    .await;
+    assert!(
+        quiet.status.success(),
+        "still hers on the next run: {}",
+        text(&quiet)
+    );
+    assert!(
+        !text(&quiet).contains("kept as it is"),
+        "said once: {}",
+        text(&quiet)
+    );
+    // Alice's directory is hers: another selection there is refused, since it would remove
+    // her files.
+    let switched = export(&app.settings, &[&at("alice"), "--user", "bob"], &[]).await;
+    assert_eq!(switched.status.code(), Some(3), "{}", text(&switched));
+    assert!(text(&switched).contains("--force"), "{}", text(&switched));
+    // Never inside the media root (the sweep would take it for orphans), and nothing is
+    // made there before refusing.
+    let inside = app.settings.storage.media_root.join("export");
+    let refused = export(&app.settings, &[inside.to_str().unwrap()], &[]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("inside media_root"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!inside.exists());
 
     // A tree exported before, its record lost, and a sidecar someone changed: identical files
     // are taken back, the changed one is left alone and named.
@@ -303,7 +351,7 @@ async fn export_options_keep_to_their_words() {
         "{\"edited\": true}"
     );
 
-    // Alice's only item deleted: her export is empty again, folders and all.
+    // Alice's only item deleted: what the export wrote goes; her edited copy stays.
     assert_eq!(
         status(
             &app,
@@ -322,15 +370,9 @@ async fn export_options_keep_to_their_words() {
     )
     .await;
     assert!(emptied.status.success(), "{}", text(&emptied));
-    let left: Vec<_> = std::fs::read_dir(outside.path().join("alice"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert!(
-        left.iter().all(|name| name.starts_with(".prsnl-export")),
-        "{left:?}"
-    );
+    assert!(text(&emptied).contains("3 removed"), "{}", text(&emptied));
+    let left: Vec<String> = tree(&outside.path().join("alice")).into_keys().collect();
+    assert_eq!(left, std::slice::from_ref(&video));
 
     // Another filesystem (tmpfs): hard links cannot cross it, so read-only copies, and a
     // second run leaves them be.
@@ -357,5 +399,21 @@ async fn export_options_keep_to_their_words() {
         text(&rerun).contains("0 linked, 0 copied, 0 written, 4 unchanged"),
         "{}",
         text(&rerun)
+    );
+    // The vault's file replaced (as a restore does): the export follows it.
+    let stored_path = stored_file(&app, &folks.admin, &seeded[1]).await;
+    let replacement = stored_path.with_extension("restored");
+    std::fs::write(&replacement, "restored bytes").unwrap();
+    std::fs::rename(&replacement, &stored_path).unwrap();
+    let followed = export(&app.settings, &[elsewhere, "--user", "bob"], &[]).await;
+    let refreshed = if meta.dev() == stored.dev() {
+        "1 linked"
+    } else {
+        "1 copied"
+    };
+    assert!(text(&followed).contains(refreshed), "{}", text(&followed));
+    assert_eq!(
+        std::fs::read_to_string(shm.path().join(&video)).unwrap(),
+        "restored bytes"
     );
 }

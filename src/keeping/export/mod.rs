@@ -15,17 +15,17 @@
 //! with `--copy`, copies. The database is read, never written; media_root is never written
 //! but for the read-only bit of linked files.
 
+mod apply;
 mod place;
 mod plan;
 mod sidecar;
 mod state;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use place::{Outcome, Placer};
 use plan::Planned;
-use state::{ExportDir, How, Recorded};
+use state::ExportDir;
 
 use super::KeepError;
 use crate::db::items::{self, ListFilter};
@@ -36,8 +36,6 @@ use crate::storage::MediaRoot;
 
 /// Items read from the database per query.
 const PAGE: u32 = 500;
-/// The record is saved after this many new files, so a run that dies leaves little unrecorded.
-const CHECKPOINT_EVERY: usize = 2000;
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -46,6 +44,9 @@ pub struct ExportOptions {
     pub copy: bool,
     /// Only this user's items (a user id).
     pub owner: Option<String>,
+    /// Export this selection even though the directory holds another one (whose files that
+    /// this selection lacks are then removed).
+    pub force: bool,
 }
 
 #[derive(Debug, Default)]
@@ -59,8 +60,12 @@ pub struct ExportReport {
     pub removed: u64,
     /// Files the vault should hold but does not (relative export paths).
     pub missing: Vec<String>,
-    /// Files left alone, with the reason.
+    /// Files the export wrote and someone changed since: left as they are, no longer its own.
+    pub edited: Vec<String>,
+    /// Files left alone because something not the export's is in the way, with the reason.
     pub conflicts: Vec<String>,
+    /// Files that could not be written, with the error.
+    pub failed: Vec<String>,
 }
 
 /// Brings `directory` up to date with the vault.
@@ -70,24 +75,65 @@ pub async fn export(
     directory: &Path,
     options: &ExportOptions,
 ) -> Result<ExportReport, KeepError> {
-    let dir = ExportDir::open(directory)?;
-    if dir.path.starts_with(media.path()) {
+    let absolute = absolute(directory).map_err(|e| KeepError::io(directory, e))?;
+    if absolute.starts_with(media.path()) {
         return Err(KeepError::Invalid(format!(
             "{} is inside media_root ({}): the vault's sweep would take the export for orphans",
-            dir.path.display(),
+            absolute.display(),
             media.path().display()
         )));
     }
+    let dir = ExportDir::open(&absolute)?;
     let state = dir.load_state()?;
+    let selection = match &options.owner {
+        Some(user) => format!("user:{user}"),
+        None => "all".to_string(),
+    };
+    if !state.files.is_empty() && state.selection != selection && !options.force {
+        return Err(KeepError::NotEmpty(format!(
+            "{} holds the export of {} (this one is of {selection}): a run would remove the \
+             files of every item outside this selection. Use another directory, or --force.",
+            dir.path.display(),
+            if state.selection.is_empty() {
+                "another selection"
+            } else {
+                &state.selection
+            }
+        )));
+    }
     let (planned, items) = plan_all(db, media, options).await?;
     let copy = options.copy;
     tokio::task::spawn_blocking(move || {
-        let mut report = apply(&dir, state.files, &planned, copy)?;
+        let mut report = apply::apply(&dir, &selection, state.files, &planned, copy)?;
         report.items = items;
         Ok(report)
     })
     .await
     .map_err(|e| KeepError::Invalid(format!("the export stopped: {e}")))?
+}
+
+/// `path` made absolute and resolved as far as it exists (it may not exist yet).
+fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    let path = std::path::absolute(path)?;
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match std::fs::canonicalize(existing) {
+            Ok(resolved) => {
+                let mut full = resolved;
+                full.extend(rest.iter().rev());
+                return Ok(full);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+                    return Err(e);
+                };
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Every file of every exported item, and how many items there are.
@@ -129,115 +175,4 @@ async fn plan_all(
         }
     }
     Ok((planned, count))
-}
-
-/// Places every planned file, removes the recorded files no longer planned, and saves the
-/// record.
-fn apply(
-    dir: &ExportDir,
-    old: BTreeMap<String, Recorded>,
-    planned: &[(String, Planned)],
-    copy: bool,
-) -> Result<ExportReport, KeepError> {
-    let mut report = ExportReport {
-        directory: dir.path.clone(),
-        ..ExportReport::default()
-    };
-    let mut placer = Placer::new(&dir.path, copy);
-    let mut now: BTreeMap<String, Recorded> = BTreeMap::new();
-    let mut since_checkpoint = 0;
-    for (item, file) in planned {
-        let recorded = old.get(&file.rel);
-        match placer.place(file, recorded) {
-            Outcome::Done { how, changed } => {
-                let counter = match (changed, how) {
-                    (false, _) => &mut report.unchanged,
-                    (true, How::Linked) => &mut report.linked,
-                    (true, How::Copied) => &mut report.copied,
-                    (true, How::Written) => &mut report.written,
-                };
-                *counter += 1;
-                since_checkpoint += usize::from(changed);
-                now.insert(
-                    file.rel.clone(),
-                    Recorded {
-                        item: item.clone(),
-                        how,
-                    },
-                );
-            }
-            Outcome::Missing => {
-                report.missing.push(file.rel.clone());
-                // What the export holds of a lost vault file stays, and stays recorded.
-                if let Some(recorded) = recorded {
-                    now.insert(file.rel.clone(), recorded.clone());
-                }
-            }
-            Outcome::Conflict(reason) => {
-                report.conflicts.push(format!("{}: {reason}", file.rel));
-                if let Some(recorded) = recorded {
-                    now.insert(file.rel.clone(), recorded.clone());
-                }
-            }
-        }
-        if since_checkpoint >= CHECKPOINT_EVERY {
-            // Until the run ends, the old record's files stay listed too: they may still
-            // have to be removed.
-            let mut union = old.clone();
-            union.extend(now.iter().map(|(k, v)| (k.clone(), v.clone())));
-            dir.save_state(&union)?;
-            since_checkpoint = 0;
-        }
-    }
-    let planned_paths: BTreeSet<&str> = planned.iter().map(|(_, p)| p.rel.as_str()).collect();
-    for (rel, recorded) in &old {
-        if planned_paths.contains(rel.as_str()) {
-            continue;
-        }
-        match remove_recorded(&dir.path, rel) {
-            Ok(true) => report.removed += 1,
-            Ok(false) => {}
-            Err(reason) => {
-                report.conflicts.push(format!("{rel}: {reason}"));
-                now.insert(rel.clone(), recorded.clone());
-            }
-        }
-    }
-    dir.save_state(&now)?;
-    Ok(report)
-}
-
-/// Removes a file the export wrote, then the folders it leaves empty. `Ok(false)`: it was
-/// already gone. A path from the record is checked like any input: it must stay inside the
-/// directory and not pass through a link.
-fn remove_recorded(root: &Path, rel: &str) -> Result<bool, String> {
-    let inside = !rel.starts_with('/')
-        && rel
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\0'));
-    if !inside {
-        return Err("not a path inside the export; left alone".into());
-    }
-    let parent = rel.rsplit_once('/').map(|(p, _)| p);
-    if let Some(parent) = parent
-        && !place::real_folder(root, parent, false)?
-    {
-        return Ok(false);
-    }
-    let path = root.join(rel);
-    match std::fs::symlink_metadata(&path) {
-        Ok(meta) if meta.is_dir() => return Err("a folder is there now; left alone".into()),
-        Ok(_) => std::fs::remove_file(&path).map_err(|e| e.to_string())?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.to_string()),
-    }
-    let mut folder = parent.map(str::to_string);
-    while let Some(current) = folder {
-        // Only an empty folder can be removed; the first that is not ends the walk.
-        if std::fs::remove_dir(root.join(&current)).is_err() {
-            break;
-        }
-        folder = current.rsplit_once('/').map(|(p, _)| p.to_string());
-    }
-    Ok(true)
 }

@@ -20,14 +20,14 @@ pub(super) struct Planned {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Content {
-    /// A stored file, by its absolute path under media_root.
-    Media(PathBuf),
+    /// A stored file, by its absolute path under media_root; `None` when the stored path is
+    /// unusable (a corrupt row must not make the export read outside the media tree).
+    Media(Option<PathBuf>),
     /// A sidecar's text.
     Text(String),
 }
 
-/// Every file of `item` in the export; empty when a stored path is unusable (a corrupt row
-/// must not make the export write outside its directory or read outside the media tree).
+/// Every file of `item` in the export.
 pub(super) fn plan_item(
     item: &Item,
     renditions: &[Rendition],
@@ -35,12 +35,17 @@ pub(super) fn plan_item(
     pattern: &NamePattern,
     media: &MediaRoot,
 ) -> Vec<Planned> {
-    let date = item.created_at.day().unwrap_or_default();
+    let source = &item.source_meta;
+    let date = source
+        .upload_date
+        .clone()
+        .or_else(|| item.created_at.day())
+        .unwrap_or_default();
     let id = item.id.to_string();
     let segments = pattern.render(&NameFields {
         id: &id,
         title: item.title.as_deref(),
-        uploader: None,
+        uploader: source.uploader.as_deref(),
         platform: item.platform.display_name(),
         date: &date,
         source_id: item.platform_media_id.as_deref(),
@@ -51,11 +56,14 @@ pub(super) fn plan_item(
     };
     let folder = folders.iter().map(|s| format!("{s}/")).collect::<String>();
     let at = |name: &str| format!("{folder}{name}");
-    let extension = item
-        .paths
-        .file
-        .rsplit_once('.')
-        .map_or("mp4", |(_, ext)| ext);
+    let extension = std::path::Path::new(&item.paths.file)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| (1..=8).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or(match item.kind {
+            ItemKind::Video => "mp4",
+            ItemKind::Image => "jpg",
+        });
     let video = item.kind == ItemKind::Video;
     let names = SiblingNames {
         media: format!("{stem}.{extension}"),
@@ -75,12 +83,9 @@ pub(super) fn plan_item(
     }
     let mut planned = Vec::with_capacity(stored.len() + 2);
     for (name, relative) in stored {
-        let Some(source) = media.resolve(relative) else {
-            return Vec::new();
-        };
         planned.push(Planned {
             rel: at(&name),
-            content: Content::Media(source),
+            content: Content::Media(media.resolve(relative)),
         });
     }
     planned.push(Planned {

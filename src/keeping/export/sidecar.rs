@@ -11,6 +11,7 @@ use crate::clock;
 use crate::db::items::Item;
 use crate::db::renditions::Rendition;
 use crate::domain::encoding::Encoding;
+use crate::domain::source_meta::SourceMeta;
 
 /// The file names the item's sidecars refer to (relative to the item's folder).
 pub(super) struct SiblingNames {
@@ -49,6 +50,9 @@ struct InfoJson<'a> {
     size_bytes: Option<u64>,
     sha256: Option<&'a str>,
     encoding: Option<&'a Encoding>,
+    /// What the source said: uploader, upload date, description, tags, chapters, language.
+    #[serde(skip_serializing_if = "SourceMeta::is_empty")]
+    source_metadata: &'a SourceMeta,
     #[serde(skip_serializing_if = "no_warnings")]
     warnings: &'a [String],
     files: FilesJson<'a>,
@@ -113,6 +117,7 @@ pub(super) fn info_json(
         size_bytes: item.size_bytes,
         sha256: item.sha256.as_deref(),
         encoding: item.encoding.as_ref(),
+        source_metadata: &item.source_meta,
         warnings: &item.warnings,
         files: FilesJson {
             media: &names.media,
@@ -148,15 +153,20 @@ pub(super) fn nfo(item: &Item, date: &str) -> String {
             xml_text(value)
         ));
     };
+    let source = &item.source_meta;
     tag("title", "", item.title.as_deref().unwrap_or("Untitled"));
     let from = item.platform.display_name();
-    let plot = match item.source_url.as_deref() {
-        Some(url) => format!("Captured from {from}: {url}"),
-        None => format!("Captured from {from}"),
+    let plot = match (source.description.as_deref(), item.source_url.as_deref()) {
+        (Some(description), _) => description.to_string(),
+        (None, Some(url)) => format!("Captured from {from}: {url}"),
+        (None, None) => format!("Captured from {from}"),
     };
     tag("plot", "", &plot);
     tag("premiered", "", date);
-    tag("studio", "", from);
+    tag("studio", "", source.uploader.as_deref().unwrap_or(from));
+    for name in &source.tags {
+        tag("tag", "", name);
+    }
     if let Some(seconds) = item.media.as_ref().and_then(|m| m.duration_seconds) {
         // Kodi counts whole minutes; a 20-second clip is still one.
         let minutes = (seconds / 60.0).ceil().max(1.0);
@@ -167,7 +177,10 @@ pub(super) fn nfo(item: &Item, date: &str) -> String {
         "dateadded",
         "",
         &format!(
-            "{date} {:02}:{:02}:{:02}",
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            added.year(),
+            u8::from(added.month()),
+            added.day(),
             added.hour(),
             added.minute(),
             added.second()
