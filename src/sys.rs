@@ -1,5 +1,5 @@
-//! The one module allowed `unsafe`: a `pre_exec` hook for child processes, and glibc's
-//! `malloc_trim`.
+//! The one module allowed `unsafe`: a `pre_exec` hook for child processes, glibc's
+//! `malloc_trim`, and the default SIGPIPE for one-shot commands.
 //!
 //! Children are put in their own process group (done safely by `Command::process_group`) and
 //! asked to die with their parent: `PR_SET_PDEATHSIG` makes the kernel SIGKILL the child when
@@ -31,6 +31,18 @@ pub fn kill_child_with_parent(command: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// Lets a command that prints die quietly when its reader goes (`prsnl export | head`), as
+/// Unix tools do: Rust ignores SIGPIPE, so a print to a closed pipe fails and `println!`
+/// panics. Only for the one-shot commands: the service keeps ignoring it (its sockets and its
+/// tools' pipes report a closed peer as an error it handles).
+pub fn die_quietly_on_closed_stdout() {
+    // SAFETY: installs the default disposition for SIGPIPE before any thread is started; no
+    // handler function is involved.
+    unsafe {
+        let _ = nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
     }
 }
 

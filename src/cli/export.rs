@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::backup::{failed, open_media};
-use super::people::{Failed, finish, named};
+use super::people::{Failed, finish, usage};
 use crate::db::Db;
 use crate::keeping::{self, ExportOptions};
 use crate::settings::Settings;
@@ -43,7 +43,16 @@ async fn run(settings: &Settings, args: ExportArgs) -> Result<(), Failed> {
         ));
     }
     let owner = match &args.user {
-        Some(name) => Some(named(&db, name).await?.id.to_string()),
+        // An unknown name is a usage error, not a failed export.
+        Some(name) => match crate::db::users::by_name(&db, name).await? {
+            Some(user) => Some(user.id.to_string()),
+            None => {
+                return Err(usage(format!(
+                    "there is no user named {}",
+                    name.escape_debug()
+                )));
+            }
+        },
         None => None,
     };
     let media = open_media(settings)?;
@@ -53,6 +62,10 @@ async fn run(settings: &Settings, args: ExportArgs) -> Result<(), Failed> {
         copy: args.copy,
         owner,
         force: args.force,
+        keep_out: vec![(
+            "backup.directory".to_string(),
+            settings.backup.directory.clone(),
+        )],
     };
     let report = keeping::export(&db, &media, &directory, &options)
         .await

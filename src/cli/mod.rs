@@ -120,6 +120,9 @@ pub fn run(cli: Cli) -> ExitCode {
     // and blocking threads rarely wait on each other's arena. One per core was measured to
     // cost 64 KiB ranges a quarter more CPU each (bench/stream, 2 cores: 80-93 µs against
     // 61-65 µs per request) for no memory saved (RssAnon 6-7 MB either way).
+    if !matches!(cli.command, Command::Serve) {
+        crate::sys::die_quietly_on_closed_stdout();
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     crate::sys::cap_heap_arenas((4 * cores).max(8));
     let runtime = match tokio::runtime::Builder::new_multi_thread()

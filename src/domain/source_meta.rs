@@ -176,11 +176,17 @@ fn multiline(value: &str, max_chars: usize) -> String {
         }
         let needed = line.chars().count() + usize::from(!out.is_empty());
         if count + needed > max_chars {
-            let room = max_chars.saturating_sub(count + 1);
-            if !out.is_empty() && room > 0 {
-                out.push('\n');
+            // The cut text and its `…` together hold at most `max_chars`.
+            let separator = usize::from(!out.is_empty());
+            let room = max_chars.saturating_sub(count + separator + 1);
+            if room > 0 {
+                if separator == 1 {
+                    out.push('\n');
+                }
+                out.extend(line.chars().take(room));
+            } else if count >= max_chars {
+                out.pop();
             }
-            out.extend(line.chars().take(room));
             out.push('…');
             return out;
         }
@@ -262,6 +268,8 @@ mod tests {
         );
         let long = "word ".repeat(10_000);
         let cut = multiline(&long, DESCRIPTION_MAX);
-        assert!(cut.chars().count() <= DESCRIPTION_MAX + 1 && cut.ends_with('…'));
+        assert!(cut.chars().count() == DESCRIPTION_MAX && cut.ends_with('…'));
+        assert_eq!(multiline("abc\ndef", 5), "abc…");
+        assert_eq!(multiline("abcde\nf", 5), "abcd…");
     }
 }

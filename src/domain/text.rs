@@ -6,7 +6,7 @@
 /// Drops control and bidi-override characters, collapses whitespace runs, trims, and keeps at
 /// most `max_chars` characters (adding `…` when cut).
 pub fn clean(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(4)));
     let mut count = 0;
     let mut pending_space = false;
     for c in text.chars() {
@@ -14,7 +14,7 @@ pub fn clean(text: &str, max_chars: usize) -> String {
             pending_space = count > 0;
             continue;
         }
-        if c.is_control() || is_bidi_control(c) {
+        if c.is_control() || is_bidi_control(c) || is_invisible(c) {
             continue;
         }
         if pending_space {
@@ -34,6 +34,14 @@ pub fn clean(text: &str, max_chars: usize) -> String {
         count += 1;
     }
     out
+}
+
+/// Characters that show nothing and make two texts look alike (zero-width space, word joiner,
+/// byte-order mark, interlinear marks) or that are no character at all (noncharacters). The
+/// zero-width (non-)joiners stay: scripts and emoji sequences need them.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{FDD0}'..='\u{FDEF}')
+        || (c as u32) & 0xFFFE == 0xFFFE
 }
 
 pub fn is_bidi_control(c: char) -> bool {
@@ -76,6 +84,15 @@ mod tests {
         assert_eq!(clean("Hello\nWorld\r\n", 100), "Hello World");
         assert_eq!(clean("\u{1b}[31mred\u{1b}[0m", 100), "[31mred[0m");
         assert_eq!(clean("evil\u{202E}txt.exe", 100), "eviltxt.exe");
+        assert_eq!(
+            clean("\u{200B}in\u{FEFF}visible\u{FFFF}\u{FFFE}", 100),
+            "invisible"
+        );
+        assert_eq!(
+            clean("👨\u{200D}👩", 100),
+            "👨\u{200D}👩",
+            "emoji sequences keep their joiner"
+        );
         assert_eq!(clean("  many   spaces  ", 100), "many spaces");
         assert_eq!(clean(&"ab".repeat(1000), 10), "ababababab…");
         assert_eq!(clean("ünïcödé 👍", 100), "ünïcödé 👍");

@@ -245,7 +245,7 @@ async fn export_options_keep_to_their_words() {
         text(&refused)
     );
     let nobody = export(&app.settings, &[&at("x"), "--user", "nobody"], &[]).await;
-    assert_eq!(nobody.status.code(), Some(1), "{}", text(&nobody));
+    assert_eq!(nobody.status.code(), Some(2), "{}", text(&nobody));
     assert!(text(&nobody).contains("no user named"), "{}", text(&nobody));
 
     // One person's items, as independent copies, named by the configured pattern.
@@ -316,18 +316,24 @@ async fn export_options_keep_to_their_words() {
     // her files.
     let switched = export(&app.settings, &[&at("alice"), "--user", "bob"], &[]).await;
     assert_eq!(switched.status.code(), Some(3), "{}", text(&switched));
-    assert!(text(&switched).contains("--force"), "{}", text(&switched));
+    assert!(
+        text(&switched).contains("--force") && text(&switched).contains("alice's items"),
+        "{}",
+        text(&switched)
+    );
     // Never inside the media root (the sweep would take it for orphans), and nothing is
     // made there before refusing.
     let inside = app.settings.storage.media_root.join("export");
     let refused = export(&app.settings, &[inside.to_str().unwrap()], &[]).await;
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
-    assert!(
-        text(&refused).contains("inside media_root"),
-        "{}",
-        text(&refused)
-    );
+    assert!(text(&refused).contains("media_root"), "{}", text(&refused));
     assert!(!inside.exists());
+    // Nor around it: a folder holding the media root would let a pattern reach the vault's
+    // own files.
+    let around = app.settings.storage.media_root.parent().unwrap();
+    let refused = export(&app.settings, &[around.to_str().unwrap()], &[]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("overlap"), "{}", text(&refused));
 
     // A tree exported before, its record lost, and a sidecar someone changed: identical files
     // are taken back, the changed one is left alone and named.

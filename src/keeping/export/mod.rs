@@ -47,6 +47,9 @@ pub struct ExportOptions {
     /// Export this selection even though the directory holds another one (whose files that
     /// this selection lacks are then removed).
     pub force: bool,
+    /// Trees the export must neither enter nor contain, by the name the message gives them
+    /// (media_root always; the backup directory): a file there is never the export's.
+    pub keep_out: Vec<(String, PathBuf)>,
 }
 
 #[derive(Debug, Default)]
@@ -76,12 +79,17 @@ pub async fn export(
     options: &ExportOptions,
 ) -> Result<ExportReport, KeepError> {
     let absolute = absolute(directory).map_err(|e| KeepError::io(directory, e))?;
-    if absolute.starts_with(media.path()) {
-        return Err(KeepError::Invalid(format!(
-            "{} is inside media_root ({}): the vault's sweep would take the export for orphans",
-            absolute.display(),
-            media.path().display()
-        )));
+    let media_root = ("media_root".to_string(), media.path().to_path_buf());
+    for (name, tree) in options.keep_out.iter().chain([&media_root]) {
+        let tree = self::absolute(tree).map_err(|e| KeepError::io(tree, e))?;
+        if absolute.starts_with(&tree) || tree.starts_with(&absolute) {
+            return Err(KeepError::Invalid(format!(
+                "{} and {name} ({}) overlap: the export must be a folder of its own, neither \
+                 inside {name} nor holding it",
+                absolute.display(),
+                tree.display()
+            )));
+        }
     }
     let dir = ExportDir::open(&absolute)?;
     let state = dir.load_state()?;
@@ -91,14 +99,11 @@ pub async fn export(
     };
     if !state.files.is_empty() && state.selection != selection && !options.force {
         return Err(KeepError::NotEmpty(format!(
-            "{} holds the export of {} (this one is of {selection}): a run would remove the \
-             files of every item outside this selection. Use another directory, or --force.",
+            "{} holds the export of {} (this one is of {}): a run would remove the files of \
+             every item outside this selection. Use another directory, or --force.",
             dir.path.display(),
-            if state.selection.is_empty() {
-                "another selection"
-            } else {
-                &state.selection
-            }
+            describe(db, &state.selection).await,
+            describe(db, &selection).await,
         )));
     }
     let (planned, items) = plan_all(db, media, options).await?;
@@ -110,6 +115,21 @@ pub async fn export(
     })
     .await
     .map_err(|e| KeepError::Invalid(format!("the export stopped: {e}")))?
+}
+
+/// A selection as people say it: "everyone's items" or "alice's items".
+async fn describe(db: &Db, selection: &str) -> String {
+    let Some(id) = selection.strip_prefix("user:") else {
+        return "everyone's items".into();
+    };
+    let name = match crate::domain::people::UserId::parse(id) {
+        Ok(id) => users::by_id(db, id).await.ok().flatten().map(|u| u.name),
+        Err(_) => None,
+    };
+    match name {
+        Some(name) => format!("{name}'s items"),
+        None => "the items of a user who is gone".into(),
+    }
 }
 
 /// `path` made absolute and resolved as far as it exists (it may not exist yet).

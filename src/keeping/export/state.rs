@@ -101,6 +101,12 @@ pub(super) struct ExportDir {
 impl ExportDir {
     /// Opens (creating) the directory; `path` must be absolute and already checked.
     pub(super) fn open(path: &Path) -> Result<Self, KeepError> {
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_dir()) {
+            return Err(KeepError::Invalid(format!(
+                "{} is a file, not a folder",
+                path.display()
+            )));
+        }
         std::fs::create_dir_all(path).map_err(|e| KeepError::io(path, e))?;
         let path = std::fs::canonicalize(path).map_err(|e| KeepError::io(path, e))?;
         let lock_path = path.join(LOCK_FILE);
@@ -110,7 +116,7 @@ impl ExportDir {
             .write(true)
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&lock_path)
-            .map_err(|e| KeepError::io(&lock_path, e))?;
+            .map_err(|e| planted(&lock_path, e))?;
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
             if errno == Errno::EWOULDBLOCK {
                 KeepError::Busy(format!(
@@ -141,7 +147,7 @@ impl ExportDir {
                     ..ExportState::default()
                 });
             }
-            Err(e) => return Err(KeepError::io(&path, e)),
+            Err(e) => return Err(planted(&path, e)),
         }
         let state: ExportState = serde_json::from_slice(&bytes).map_err(|e| {
             KeepError::Invalid(format!(
@@ -199,6 +205,19 @@ impl ExportDir {
             File::open(&self.path)?.sync_all()
         };
         write().map_err(|e| KeepError::io(&path, e))
+    }
+}
+
+/// An open error, said plainly when the name is a symbolic link (refused, never followed).
+fn planted(path: &Path, e: std::io::Error) -> KeepError {
+    if e.raw_os_error() == Some(nix::libc::ELOOP) {
+        KeepError::Invalid(format!(
+            "{} is a symbolic link; the export never follows one there. Remove it (and look \
+             into who put it there).",
+            path.display()
+        ))
+    } else {
+        KeepError::io(path, e)
     }
 }
 
