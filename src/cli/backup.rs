@@ -57,16 +57,7 @@ async fn run(settings: &Settings, command: BackupCommand) -> Result<(), Failed> 
     let directory = |given: Option<PathBuf>| given.unwrap_or(settings.backup.directory.clone());
     match command {
         BackupCommand::Create { to } => {
-            let db = Db::connect(&settings.database).await?;
-            if db.schema_version().await? == 0 {
-                return Err(Failed(
-                    format!(
-                        "the database {} holds no vault (it was never migrated)",
-                        settings.database.redacted_url()
-                    ),
-                    1,
-                ));
-            }
+            let db = open_vault(settings).await?;
             let media = open_media(settings)?;
             let report = keeping::create(&db, &media, &directory(to))
                 .await
@@ -188,6 +179,22 @@ pub async fn restore(settings: &Settings, snapshot: &str, force: bool) -> ExitCo
     }
     .await;
     finish("restore", result)
+}
+
+/// The configured database, refused when it holds no vault (never migrated): reading it as
+/// one would report an empty vault instead of a wrong URL.
+pub(super) async fn open_vault(settings: &Settings) -> Result<Db, Failed> {
+    let db = Db::connect(&settings.database).await?;
+    if db.schema_version().await? == 0 {
+        return Err(Failed(
+            format!(
+                "the database {} holds no vault (it was never migrated)",
+                settings.database.redacted_url()
+            ),
+            1,
+        ));
+    }
+    Ok(db)
 }
 
 pub(super) fn open_media(settings: &Settings) -> Result<MediaRoot, Failed> {

@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::backup::{failed, open_media};
+use super::backup::{failed, open_media, open_vault};
 use super::people::{Failed, finish, usage};
-use crate::db::Db;
 use crate::keeping::{self, ExportOptions};
 use crate::settings::Settings;
 
@@ -32,16 +31,7 @@ pub async fn export(settings: &Settings, args: ExportArgs) -> ExitCode {
 }
 
 async fn run(settings: &Settings, args: ExportArgs) -> Result<(), Failed> {
-    let db = Db::connect(&settings.database).await?;
-    if db.schema_version().await? == 0 {
-        return Err(Failed(
-            format!(
-                "the database {} holds no vault (it was never migrated)",
-                settings.database.redacted_url()
-            ),
-            1,
-        ));
-    }
+    let db = open_vault(settings).await?;
     let owner = match &args.user {
         // An unknown name is a usage error, not a failed export.
         Some(name) => match crate::db::users::by_name(&db, name).await? {
