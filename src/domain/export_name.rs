@@ -266,7 +266,7 @@ fn safe_text(value: &str) -> String {
 /// some filesystem) turned into `_`. Spaces stay as they are (a pattern's literal text).
 fn safe_chars(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_control() && !text::is_bidi_control(*c) && !is_invisible(*c))
+        .filter(|c| !c.is_control() && !text::is_bidi_control(*c) && !hidden_in_names(*c))
         .map(|c| {
             if matches!(c, '<' | '>' | ':' | '"' | '/' | '\\' | '|' | '?' | '*') {
                 '_'
@@ -278,8 +278,10 @@ fn safe_chars(s: &str) -> String {
 }
 
 /// Zero-width and other format characters that make two names look alike.
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{FFF9}'..='\u{FFFB}')
+fn hidden_in_names(c: char) -> bool {
+    // Beyond what text never keeps: the joiners (wanted in text, two look-alike names here)
+    // and the soft hyphen.
+    text::is_invisible(c) || matches!(c, '\u{200C}' | '\u{200D}' | '\u{00AD}')
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary, with `…` when cut.

@@ -39,7 +39,7 @@ pub fn clean(text: &str, max_chars: usize) -> String {
 /// Characters that show nothing and make two texts look alike (zero-width space, word joiner,
 /// byte-order mark, interlinear marks) or that are no character at all (noncharacters). The
 /// zero-width (non-)joiners stay: scripts and emoji sequences need them.
-fn is_invisible(c: char) -> bool {
+pub fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{FDD0}'..='\u{FDEF}')
         || (c as u32) & 0xFFFE == 0xFFFE
 }

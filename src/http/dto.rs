@@ -110,17 +110,17 @@ pub struct SourceJson {
 
 impl SourceJson {
     fn of(meta: &SourceMeta, with_description: bool) -> Self {
-        let meta = meta.clone();
         Self {
-            uploader: meta.uploader,
-            uploader_id: meta.uploader_id,
-            uploader_url: meta.uploader_url,
-            upload_date: meta.upload_date,
-            description: with_description.then_some(meta.description),
-            tags: meta.tags,
-            chapters: meta.chapters,
-            language: meta.language,
-            source_thumbnail_url: meta.thumbnail_url,
+            uploader: meta.uploader.clone(),
+            uploader_id: meta.uploader_id.clone(),
+            uploader_url: meta.uploader_url.clone(),
+            upload_date: meta.upload_date.clone(),
+            // A listing does not copy what it leaves out.
+            description: with_description.then(|| meta.description.clone()),
+            tags: meta.tags.clone(),
+            chapters: meta.chapters.clone(),
+            language: meta.language.clone(),
+            source_thumbnail_url: meta.thumbnail_url.clone(),
         }
     }
 }

@@ -89,25 +89,20 @@ fn one_ending(files: &[String], suffix: &str) -> String {
 /// Sets an item's title and owner with SQL (the API cannot give a hostile title on demand).
 async fn set_item(app: &TestApp, id: &str, title: Option<&str>, owner: Option<&str>) {
     let sql = "UPDATE items SET title = $1, owner = $2 WHERE id = $3";
+    macro_rules! run {
+        ($pool:expr) => {
+            sqlx::query(sql)
+                .bind(title)
+                .bind(owner)
+                .bind(id)
+                .execute($pool)
+                .await
+                .unwrap()
+        };
+    }
     match &app.ctx().db {
-        prsnl::db::Db::Sqlite(pool, _) => drop(
-            sqlx::query(sql)
-                .bind(title)
-                .bind(owner)
-                .bind(id)
-                .execute(pool)
-                .await
-                .unwrap(),
-        ),
-        prsnl::db::Db::Postgres(pool) => drop(
-            sqlx::query(sql)
-                .bind(title)
-                .bind(owner)
-                .bind(id)
-                .execute(pool)
-                .await
-                .unwrap(),
-        ),
+        prsnl::db::Db::Sqlite(pool, _) => drop(run!(pool)),
+        prsnl::db::Db::Postgres(pool) => drop(run!(pool)),
     }
 }
 

@@ -86,8 +86,8 @@ impl PipelineState {
             return;
         };
         running.holder = Holder::Pipeline;
-        running.title = download.title.clone();
-        running.source_meta = (*download.source_meta).clone();
+        running.title = download.title;
+        running.source_meta = *download.source_meta;
         running.announced_height = download.announced_height;
         let work_dir = running.work_dir.clone();
         let input = download.path;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{Content, Planned};
 use super::state::{Facts, How, Recorded};
+use crate::keeping::files::open_plain;
 
 /// A sidecar larger than this is certainly not one the export wrote.
 const SIDECAR_MAX: u64 = 4 << 20;
@@ -114,19 +115,7 @@ impl<'a> Placer<'a> {
     ) -> std::io::Result<Outcome> {
         let source_meta = std::fs::symlink_metadata(source)?;
         let from = Facts::of(&source_meta);
-        let done = |how: How, changed: bool| -> std::io::Result<Outcome> {
-            let placed = Facts::of(&std::fs::symlink_metadata(target)?);
-            Ok(Outcome::Done {
-                record: Recorded {
-                    item: item.to_string(),
-                    how,
-                    placed: Some(placed),
-                    from: Some(from),
-                    theirs: false,
-                },
-                changed,
-            })
-        };
+        let done = |how, changed| placed(item, target, how, Some(from), changed);
         let Some(existing) = existing else {
             let how = self.put_media(source, &source_meta, target, false)?;
             return done(how, true);
@@ -208,6 +197,26 @@ impl<'a> Placer<'a> {
     }
 }
 
+/// The outcome of a file now in place at `target`, recorded with its facts as they are.
+fn placed(
+    item: &str,
+    target: &Path,
+    how: How,
+    from: Option<Facts>,
+    changed: bool,
+) -> std::io::Result<Outcome> {
+    Ok(Outcome::Done {
+        record: Recorded {
+            item: item.to_string(),
+            how,
+            placed: Some(Facts::of(&std::fs::symlink_metadata(target)?)),
+            from,
+            theirs: false,
+        },
+        changed,
+    })
+}
+
 const IN_THE_WAY: &str =
     "a file prsnl did not write is in the way; move it to let the export write here";
 
@@ -218,19 +227,7 @@ fn place_text(
     existing: Option<&Metadata>,
     recorded: Option<&Recorded>,
 ) -> std::io::Result<Outcome> {
-    let done = |changed: bool| -> std::io::Result<Outcome> {
-        let placed = Facts::of(&std::fs::symlink_metadata(target)?);
-        Ok(Outcome::Done {
-            record: Recorded {
-                item: item.to_string(),
-                how: How::Written,
-                placed: Some(placed),
-                from: None,
-                theirs: false,
-            },
-            changed,
-        })
-    };
+    let done = |changed| placed(item, target, How::Written, None, changed);
     if let Some(existing) = existing {
         if existing.is_file()
             && existing.len() == text.len() as u64
@@ -329,13 +326,6 @@ fn new_file(path: &Path, mode: u32) -> std::io::Result<File> {
         .write(true)
         .create_new(true)
         .mode(mode)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-}
-
-fn open_plain(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
 }

@@ -53,16 +53,12 @@ struct InfoJson<'a> {
     /// What the source said: uploader, upload date, description, tags, chapters, language.
     #[serde(skip_serializing_if = "SourceMeta::is_empty")]
     source_metadata: &'a SourceMeta,
-    #[serde(skip_serializing_if = "no_warnings")]
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
     files: FilesJson<'a>,
     renditions: Vec<RenditionJson<'a>>,
     /// Where the file sits in the vault's own tree (under media_root).
     vault_path: &'a str,
-}
-
-fn no_warnings(warnings: &&[String]) -> bool {
-    warnings.is_empty()
 }
 
 #[derive(Serialize)]

@@ -16,6 +16,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::keeping::KeepError;
+use crate::keeping::files::open_plain;
 
 pub(super) const STATE_FILE: &str = ".prsnl-export.json";
 pub(super) const LOCK_FILE: &str = ".prsnl-export.lock";
@@ -134,11 +135,7 @@ impl ExportDir {
     pub(super) fn load_state(&self) -> Result<ExportState, KeepError> {
         let path = self.path.join(STATE_FILE);
         let mut bytes = Vec::new();
-        let read = OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&path)
-            .and_then(|file| file.take(STATE_MAX).read_to_end(&mut bytes));
+        let read = open_plain(&path).and_then(|file| file.take(STATE_MAX).read_to_end(&mut bytes));
         match read {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
