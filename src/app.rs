@@ -181,6 +181,16 @@ impl App {
             .lease_owner
             .unwrap_or_else(|| settings.server.instance_id.clone());
         let instance_lock = lock_instance(&lease_owner, settings.database.url.expose())?;
+        // The search index is derived: an upgrade, a restore or a database copy leaves it to
+        // be built here, before anyone searches.
+        let (items_indexed, videos_indexed) = db::search::catch_up(&database, media.path()).await?;
+        if items_indexed + videos_indexed > 0 {
+            tracing::info!(
+                items_indexed,
+                videos_indexed,
+                "brought the search index up to date"
+            );
+        }
 
         // Work dirs of an earlier boot are garbage, except those of jobs another live
         // instance is running (instances sharing a PostgreSQL queue may share media_root).

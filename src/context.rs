@@ -154,6 +154,7 @@ impl AppContext {
             compress_above_bytes: self.settings.storage.compress_above_mb.get() * 1024 * 1024,
             thumbnail_at: p.thumbnail_at,
             probe_timeout: timeout.min(Duration::from_secs(120)),
+            subtitles: self.settings.subtitles.enabled,
         }
     }
 }

@@ -328,6 +328,12 @@ async fn ytdlp_download(
         proxy: Some(guard.proxy_url(proxy_user)),
         cookies,
         max_height: settings.download.max_height.map(|h| h.get()),
+        subtitles: settings.subtitles.enabled,
+        auto_captions: if settings.subtitles.enabled {
+            settings.subtitles.auto_langs.clone()
+        } else {
+            Vec::new()
+        },
     };
     let outcome = ytdlp::download(&request, &progress_reporter(pipeline, &ticket.lease)).await;
     if request.cookies.is_some() {

@@ -169,6 +169,7 @@ async fn refresh(ctx: &AppContext, storage: &StorageHandle) {
                 ("images", s.images),
                 ("renditions", s.renditions),
                 ("thumbnails", s.thumbnails),
+                ("subtitles", s.subtitles),
                 ("temp", stats.temp),
             ] {
                 f.storage_bytes

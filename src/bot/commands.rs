@@ -177,7 +177,7 @@ async fn stats(core: &BotCore) -> Result<String, Passing> {
     let s = &storage.stored;
     Ok(format!(
         "items: {}\n\
-         stored: {} ({} videos {}, {} images {}, renditions {}, thumbnails {}; work in progress {})\n\
+         stored: {} ({} videos {}, {} images {}, renditions {}, thumbnails {}, subtitles {}; work in progress {})\n\
          disk: {} free of {}",
         by_status(&counts),
         human_bytes(s.stored_bytes()),
@@ -187,6 +187,7 @@ async fn stats(core: &BotCore) -> Result<String, Passing> {
         human_bytes(s.images.bytes),
         human_bytes(s.renditions.bytes),
         human_bytes(s.thumbnails.bytes),
+        human_bytes(s.subtitles.bytes),
         human_bytes(storage.temp.bytes),
         human_bytes(storage.disk_free_bytes),
         human_bytes(storage.disk_total_bytes),

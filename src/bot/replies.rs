@@ -159,6 +159,8 @@ mod tests {
             warnings: Vec::new(),
             encoding: None,
             source_meta: Default::default(),
+            subtitles: Vec::new(),
+            user: Default::default(),
             created_at: Default::default(),
             updated_at: Default::default(),
             completed_at: None,

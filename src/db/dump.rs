@@ -34,6 +34,9 @@ pub const KEPT_TABLES: &[&str] = &[
 /// backup directory of the vault it ran in, not the vault).
 pub const NOT_KEPT_TABLES: &[&str] = &["sessions", "backup_leases", "backup_runs"];
 
+/// Tables derived from the kept ones: the search index (`search::derived`).
+pub use super::search::DERIVED_TABLES;
+
 /// The bookkeeping table of the migrations, which is neither data nor kept.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
 
@@ -141,12 +144,13 @@ pub async fn dump(
     })
 }
 
-/// The tables the database holds (without the migrations' own).
+/// The tables the database holds (without the migrations' own, and without FTS5's shadow
+/// tables, which belong to their virtual table).
 pub async fn tables(db: &Db) -> Result<Vec<String>, DbError> {
     Ok(all_tables(db)
         .await?
         .into_iter()
-        .filter(|name| name != MIGRATIONS_TABLE)
+        .filter(|name| name != MIGRATIONS_TABLE && !super::search::is_shadow_table(name))
         .collect())
 }
 
@@ -209,6 +213,7 @@ impl Loader {
     /// Deletes every row of the kept and not-kept tables (a restore over a vault that is not
     /// empty, when told to), children first.
     pub async fn wipe(&mut self) -> Result<(), DumpError> {
+        super::search::empty(&mut self.tx).await?;
         for table in NOT_KEPT_TABLES.iter().chain(KEPT_TABLES.iter().rev()) {
             let sql = format!("DELETE FROM {table}");
             on_tx!(&mut self.tx, conn => sqlx::query(sqlx::AssertSqlSafe(sql))

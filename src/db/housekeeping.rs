@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use sqlx::FromRow;
 
 use super::{Db, DbError, on_pool};
+use crate::domain::subtitle_track::SubtitleTrack;
 use crate::domain::{JobKind, Platform, Quality, Timestamp};
 
 /// One group of unfinished jobs.
@@ -95,8 +96,8 @@ pub async fn running_attempts(db: &Db) -> Result<HashSet<String>, DbError> {
 /// rendition path of every quality (a rendition is renamed into place just before its row
 /// is written).
 pub async fn referenced_paths(db: &Db) -> Result<HashSet<String>, DbError> {
-    let items: Vec<(String, String, String, String)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT video_path, thumb_small_path, thumb_medium_path, thumb_large_path FROM items")
+    let items: Vec<(String, String, String, String, Option<String>)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT video_path, thumb_small_path, thumb_medium_path, thumb_large_path, subtitles FROM items")
         .fetch_all(pool)
         .await)?;
     let renditions: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(
@@ -104,10 +105,20 @@ pub async fn referenced_paths(db: &Db) -> Result<HashSet<String>, DbError> {
         .fetch_all(pool)
         .await)?;
     let mut paths = HashSet::with_capacity(items.len() * 8 + renditions.len());
-    for (video, small, medium, large) in items {
+    for (video, small, medium, large, subtitles) in items {
         for quality in Quality::ALL {
             paths.insert(crate::domain::layout::rendition_path(&video, quality));
         }
+        // A list that cannot be read names nothing; its files then look orphaned, and the
+        // sweep's "most files unknown" guard is what stands between them and quarantine.
+        let tracks: Vec<SubtitleTrack> = subtitles
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        paths.extend(
+            tracks
+                .iter()
+                .map(|t| crate::domain::layout::subtitle_path(&video, t.lang.as_str())),
+        );
         paths.extend([video, small, medium, large]);
     }
     paths.extend(renditions);

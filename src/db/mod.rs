@@ -25,12 +25,14 @@ pub mod record;
 pub mod recovery;
 pub mod removal;
 pub mod renditions;
+pub mod search;
 pub mod sessions;
 pub mod storage_report;
 pub mod telegram;
 pub mod tokens;
 pub mod twins;
 pub mod usage_history;
+pub mod user_fields;
 pub mod users;
 
 use std::str::FromStr;

@@ -6,6 +6,7 @@ use super::items::{self, Completion};
 use super::jobs::{Lease, Subject, transition};
 use super::quota;
 use super::renditions::{self, Rendition};
+use super::search;
 use super::{Db, DbError, Tx};
 use crate::domain::quota::Standing;
 use crate::domain::{ItemId, ItemStatus, JobError, Timestamp};
@@ -77,6 +78,13 @@ pub async fn complete(
                 return Ok(Completed::TwinGone);
             }
             items::mark_completed(&mut tx, item, completion, now).await?;
+            search::index_item(&mut tx, item).await?;
+            if completion.shared_paths.is_none() {
+                let video = items::get_in(&mut tx, item).await?.map(|i| i.paths.file);
+                if let Some(video) = video {
+                    search::index_cues(&mut tx, &video, &completion.cues).await?;
+                }
+            }
             item
         }
         Effect::Rendered(rendition) => {

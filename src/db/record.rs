@@ -89,7 +89,11 @@ pub async fn capture(
             title: None,
             paths: &paths,
         };
-        items::insert(&mut tx, &row, now).await?
+        let inserted = items::insert(&mut tx, &row, now).await?;
+        if inserted {
+            super::search::index_item(&mut tx, id).await?;
+        }
+        inserted
     };
     let (item_id, outcome, key) = if inserted {
         (id, CaptureOutcome::Created, format!("capture:{id}"))
@@ -205,6 +209,7 @@ pub async fn import(db: &Db, new: &NewImport, now: Timestamp) -> Result<ImportRe
     if !items::insert(&mut tx, &row, now).await? {
         return Err(DbError::Corrupt(format!("import item {id} was refused")));
     }
+    super::search::index_item(&mut tx, id).await?;
     let payload = serde_json::to_string(&new.file)
         .map_err(|e| DbError::Corrupt(format!("an import path cannot be recorded: {e}")))?;
     let job = NewJob {

@@ -7,8 +7,8 @@ use super::imports::owned_files_in;
 use super::items::{self, Item};
 use super::jobs;
 use super::renditions::{self, Rendition};
-use super::{Db, DbError};
-use crate::domain::layout::FileKind;
+use super::{Db, DbError, search};
+use crate::domain::layout::{FileKind, subtitle_path};
 use crate::domain::{ItemId, ItemKind, ItemStatus, JobError, Timestamp};
 use crate::faults::{FaultPoint, Faults};
 
@@ -40,12 +40,19 @@ impl Deleted {
                 ItemKind::Video => FileKind::Video,
                 ItemKind::Image => FileKind::Image,
             };
-            vec![
+            let mut own_files = vec![
                 (p.file.clone(), own),
                 (p.thumb_small.clone(), FileKind::Thumbnail),
                 (p.thumb_medium.clone(), FileKind::Thumbnail),
                 (p.thumb_large.clone(), FileKind::Thumbnail),
-            ]
+            ];
+            own_files.extend(self.item.subtitles.iter().map(|sub| {
+                (
+                    subtitle_path(&p.file, sub.lang.as_str()),
+                    FileKind::Subtitle,
+                )
+            }));
+            own_files
         };
         files.extend(
             self.renditions
@@ -86,9 +93,13 @@ pub async fn delete_item(
         renditions::lock_naming(&mut tx, &rendition.path).await?;
     }
     items::delete_row(&mut tx, id).await?;
+    search::remove_item(&mut tx, id).await?;
     // Counted after the row is gone: on PostgreSQL the delete waits for an adoption of this
     // item's files that holds its row (`twins`), and the count then sees the adopter.
     let sharers = items::sharers(&mut tx, &item.paths.file, id).await?;
+    if sharers == 0 {
+        search::remove_cues(&mut tx, &item.paths.file).await?;
+    }
     let mut unshared = Vec::with_capacity(renditions.len());
     for rendition in renditions {
         if renditions::naming(&mut tx, &rendition.path).await? == 0 {

@@ -185,11 +185,13 @@ async fn adopt_item(
     let updated = on_tx!(tx, conn => sqlx::query(
         "UPDATE items SET (title, duration_seconds, width, height, video_codec, audio_codec, \
              bitrate_bps, fps, container, size_bytes, sha256, thumbnails_bytes, warnings, encoding, \
-             video_path, thumb_small_path, thumb_medium_path, thumb_large_path) = \
+             video_path, thumb_small_path, thumb_medium_path, thumb_large_path, subtitles, \
+             subtitle_files, subtitles_bytes, uploader, upload_date, source_meta) = \
            (SELECT COALESCE(items.title, t.title), t.duration_seconds, t.width, t.height, \
              t.video_codec, t.audio_codec, t.bitrate_bps, t.fps, t.container, t.size_bytes, \
              t.sha256, t.thumbnails_bytes, t.warnings, t.encoding, t.video_path, \
-             t.thumb_small_path, t.thumb_medium_path, t.thumb_large_path \
+             t.thumb_small_path, t.thumb_medium_path, t.thumb_large_path, t.subtitles, \
+             t.subtitle_files, t.subtitles_bytes, t.uploader, t.upload_date, t.source_meta \
             FROM items t WHERE t.id = $2), \
          status = 'completed', stage = NULL, progress_percent = NULL, downloaded_bytes = NULL, \
          total_bytes = NULL, error_code = NULL, error_message = NULL, updated_at = $3, \
@@ -201,6 +203,9 @@ async fn adopt_item(
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
+    if updated == 1 {
+        super::search::index_item(tx, item).await?;
+    }
     Ok(updated == 1)
 }
 

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// A malformed request: bad JSON, a missing field, a wrong method.
     BadRequest,
+    /// A search query that cannot be run: only exclusions, or too long.
+    InvalidQuery,
     /// The service is stopping and does not take new work.
     ShuttingDown,
     /// A component the request needs is restarting; the client may retry.
@@ -123,6 +125,7 @@ impl ErrorCode {
         Self::NameTaken,
         Self::PayloadTooLarge,
         Self::BadRequest,
+        Self::InvalidQuery,
         Self::ShuttingDown,
         Self::Unavailable,
         Self::InsufficientStorage,
@@ -169,6 +172,7 @@ impl ErrorCode {
             Self::NameTaken => "name_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::BadRequest => "bad_request",
+            Self::InvalidQuery => "invalid_query",
             Self::ShuttingDown => "shutting_down",
             Self::Unavailable => "unavailable",
             Self::InsufficientStorage => "insufficient_storage",
@@ -235,7 +239,11 @@ impl ErrorCode {
     /// The HTTP status an API answer with this code carries.
     pub const fn http_status(self) -> u16 {
         match self {
-            Self::InvalidUrl | Self::SsrfBlocked | Self::InvalidId | Self::BadRequest => 400,
+            Self::InvalidUrl
+            | Self::SsrfBlocked
+            | Self::InvalidId
+            | Self::BadRequest
+            | Self::InvalidQuery => 400,
             Self::Unauthorized => 401,
             Self::Forbidden | Self::QuotaExceeded => 403,
             Self::NameTaken => 409,
@@ -372,6 +380,7 @@ mod tests {
             (ErrorCode::SsrfBlocked, 400),
             (ErrorCode::InvalidId, 400),
             (ErrorCode::BadRequest, 400),
+            (ErrorCode::InvalidQuery, 400),
             (ErrorCode::Unauthorized, 401),
             (ErrorCode::NotFound, 404),
             (ErrorCode::RenditionNotFound, 404),

@@ -16,6 +16,7 @@ pub enum FileKind {
     Image,
     Thumbnail,
     Rendition,
+    Subtitle,
 }
 
 /// The relative paths of one item's files.
@@ -60,6 +61,16 @@ impl MediaPaths {
             ThumbSize::Large => &self.thumb_large,
         }
     }
+}
+
+/// Where a video's subtitle sidecar in `lang` lives: `subtitles/YYYY/MM/{stem}.{lang}.vtt`,
+/// beside the video's own month and named after its file, so items sharing a video share
+/// its subtitles as they share its thumbnails. `lang` is a checked
+/// [`SubtitleLang`](super::subtitle_track::SubtitleLang).
+pub fn subtitle_path(video: &str, lang: &str) -> String {
+    let stem = video.trim_end_matches(".mp4");
+    let stem = stem.strip_prefix("videos/").unwrap_or(stem);
+    format!("subtitles/{stem}.{lang}.vtt")
 }
 
 /// The path of the `quality` rendition of the video at `video`.

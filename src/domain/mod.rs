@@ -18,10 +18,14 @@ pub mod quality;
 pub mod quota;
 pub mod range;
 pub mod retention;
+pub mod search;
 pub mod source_meta;
 pub mod ssrf;
+pub mod subtitle_track;
+pub mod subtitles;
 pub mod text;
 pub mod time;
+pub mod user_fields;
 
 pub use capture_url::CaptureUrl;
 pub use error_code::{ErrorCode, JobError};

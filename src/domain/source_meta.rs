@@ -160,7 +160,7 @@ fn language_tag(value: &str) -> Option<String> {
 
 /// Text whose line breaks matter: each line cleaned like a title (controls and bidi
 /// characters dropped, spaces collapsed), at most two blank lines in a row, `…` when cut.
-fn multiline(value: &str, max_chars: usize) -> String {
+pub fn multiline(value: &str, max_chars: usize) -> String {
     let mut out = String::new();
     let mut count = 0;
     let mut blank_run = 0;

@@ -7,7 +7,9 @@ use crate::context::AppContext;
 use crate::db::items::Item;
 use crate::db::renditions::Rendition;
 use crate::domain::encoding::Encoding;
+use crate::domain::layout::subtitle_path;
 use crate::domain::source_meta::{Chapter, SourceMeta};
+use crate::domain::user_fields::UserFields;
 use crate::domain::{ItemKind, ItemStatus, JobError, Progress, ThumbSize};
 
 #[derive(Debug, Serialize)]
@@ -21,7 +23,12 @@ pub struct ItemJson {
     pub source_url: Option<String>,
     pub canonical_url: Option<String>,
     pub platform_media_id: Option<String>,
+    /// The title to show: the person's own when they set one, else the source's.
     pub title: Option<String>,
+    /// The title the source gave.
+    pub source_title: Option<String>,
+    /// What the owner added: `title`, `tags` and `note` (`PATCH /api/items/{id}`).
+    pub user: UserFields,
     pub progress: Option<ProgressJson>,
     pub error: Option<ErrorJson>,
     /// Things to know about a completed item, such as a throttled download.
@@ -84,6 +91,8 @@ pub struct MetadataJson {
     /// Renditions made on request; left out of listings (one query per item would be waste).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub renditions: Option<Vec<RenditionJson>>,
+    /// Subtitle tracks (WebVTT), for a player's `<track>` elements.
+    pub subtitles: Vec<SubtitleJson>,
     /// What the source said (or, for files, their own tags).
     #[serde(flatten)]
     pub from_source: SourceJson,
@@ -123,6 +132,16 @@ impl SourceJson {
             source_thumbnail_url: meta.thumbnail_url.clone(),
         }
     }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubtitleJson {
+    pub lang: String,
+    /// Captions a machine made (speech recognition), not the author's.
+    pub auto: bool,
+    pub cues: u64,
+    pub size_bytes: u64,
+    pub url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,7 +232,7 @@ impl MetadataJson {
         };
         Some(Self {
             kind: item.kind.as_str(),
-            title: item.title.clone(),
+            title: item.user.title.clone().or_else(|| item.title.clone()),
             duration_seconds: media.duration_seconds,
             width: media.width,
             height: media.height,
@@ -250,6 +269,21 @@ impl MetadataJson {
                     .map(|r| RenditionJson::of(ctx, item, r))
                     .collect()
             }),
+            subtitles: item
+                .subtitles
+                .iter()
+                .map(|t| SubtitleJson {
+                    lang: t.lang.to_string(),
+                    auto: t.auto,
+                    cues: t.cues,
+                    size_bytes: t.bytes,
+                    url: link(
+                        ctx,
+                        &subtitle_path(&item.paths.file, t.lang.as_str()),
+                        format!("/api/videos/{id}/subtitles/{}", t.lang),
+                    ),
+                })
+                .collect(),
             from_source: SourceJson::of(&item.source_meta, renditions.is_some()),
             created_at: clock::rfc3339(item.created_at),
             completed_at: item.completed_at.map(clock::rfc3339),
@@ -277,7 +311,9 @@ impl ItemJson {
             source_url: item.source_url.clone(),
             canonical_url: item.canonical_url.clone(),
             platform_media_id: item.platform_media_id.clone(),
-            title: item.title.clone(),
+            title: item.user.title.clone().or_else(|| item.title.clone()),
+            source_title: item.title.clone(),
+            user: item.user.clone(),
             progress: item.progress.as_ref().map(ProgressJson::from),
             error: item.error.as_ref().map(ErrorJson::from),
             warnings: item.warnings.clone(),

@@ -1,22 +1,25 @@
-//! `GET /api/items` and `GET /api/items/{id}`.
+//! `GET /api/items` (the listing and search), `GET /api/items/{id}` and
+//! `PATCH /api/items/{id}` (the owner's own title, tags and note).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::Engine;
+use bytes::Bytes;
 use serde::Serialize;
 use warp::Reply;
 use warp::reply::Response;
 
 use super::dto::ItemJson;
 use super::error::{ApiError, respond};
+use super::item_query::{self, Cursor, encode_cursor};
+use super::search_match::MatchJson;
+use crate::clock;
 use crate::context::AppContext;
-use crate::db::items::{self, Item, ListFilter};
+use crate::db::items::{self, Item};
+use crate::db::search::{self, Sort};
 use crate::domain::people::{Principal, UserId};
-use crate::domain::{ErrorCode, ItemId, ItemStatus, Platform};
-
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 200;
+use crate::domain::user_fields::FieldsPatch;
+use crate::domain::{ErrorCode, ItemId};
 
 /// Parses an id from the path (400 `invalid_id`) and loads the item (404 `not_found`, also
 /// when it is someone else's: a member never learns that another's item exists).
@@ -49,9 +52,18 @@ pub async fn get(id: String, principal: Principal, ctx: Arc<AppContext>) -> Resp
     )
 }
 
+/// A listed item, and where it matched a search.
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    item: ItemJson,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    matched: Option<MatchJson>,
+}
+
 #[derive(Serialize)]
 struct Page {
-    items: Vec<ItemJson>,
+    items: Vec<Listed>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     next_cursor: Option<String>,
 }
@@ -97,81 +109,58 @@ async fn list_page(
     principal: &Principal,
     ctx: &AppContext,
 ) -> Result<Response, ApiError> {
-    let bad = |msg: String| ApiError::bad_request(ErrorCode::BadRequest, msg);
-    if let Some(unknown) = query
-        .keys()
-        .find(|k| !["status", "platform", "limit", "cursor", "owner"].contains(&k.as_str()))
-    {
-        return Err(bad(format!("unknown query parameter '{unknown}'")));
-    }
-    let status = query
-        .get("status")
-        .map(|s| ItemStatus::parse(s).ok_or_else(|| bad(format!("unknown status '{s}'"))))
-        .transpose()?;
-    let platform = query
-        .get("platform")
-        .map(|p| Platform::parse(p).ok_or_else(|| bad(format!("unknown platform '{p}'"))))
-        .transpose()?;
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| bad(format!("limit must be a number from 1 to {MAX_LIMIT}")))?,
-    };
-    let before = query
-        .get("cursor")
-        .map(|c| decode_cursor(c).ok_or_else(|| bad("invalid cursor".into())))
-        .transpose()?;
+    let (mut find, limit) = item_query::parse(query)?;
+    find.owner = owner_filter(query, principal, ctx).await?;
     // One extra row tells whether another page follows.
-    let filter = ListFilter {
-        status,
-        platform,
-        before,
-        owner: owner_filter(query, principal, ctx).await?,
-        limit: limit + 1,
-    };
-    let mut rows = items::list(&ctx.db, &filter)
+    let mut rows = search::find(&ctx.db, &find)
         .await
         .map_err(ApiError::internal)?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|item| encode_cursor(item.id))
+        // Newest first pages below its last item, stably while new items arrive; every
+        // other order pages by position.
+        let keyset = find.query.is_none() && find.sort == Sort::Captured && !find.ascending;
+        match (keyset, rows.last()) {
+            (true, Some(last)) => Some(encode_cursor(Cursor::Before(last.item.id))),
+            _ => Some(encode_cursor(Cursor::Offset(
+                find.offset + u64::from(limit),
+            ))),
+        }
     } else {
         None
     };
     let page = Page {
         items: rows
             .iter()
-            .map(|item| ItemJson::of(ctx, item, None, principal.is_admin()))
+            .map(|found| Listed {
+                matched: find
+                    .query
+                    .as_ref()
+                    .and_then(|q| MatchJson::of(&found.item, found.cue.as_ref(), q)),
+                item: ItemJson::of(ctx, &found.item, None, principal.is_admin()),
+            })
             .collect(),
         next_cursor,
     };
     Ok(warp::reply::json(&page).into_response())
 }
 
-/// Cursors are opaque to clients; inside, the last id of the page.
-fn encode_cursor(id: ItemId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.to_string())
-}
-
-fn decode_cursor(cursor: &str) -> Option<ItemId> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    ItemId::parse(std::str::from_utf8(&bytes).ok()?).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let id = ItemId::new();
-        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
-        assert_eq!(decode_cursor("not a cursor"), None);
-        assert_eq!(decode_cursor(""), None);
-    }
+/// `PATCH /api/items/{id}`: the owner's (or an admin's) title, tags and note.
+pub async fn edit(id: String, principal: Principal, body: Bytes, ctx: Arc<AppContext>) -> Response {
+    respond(
+        async {
+            let item = load(&ctx, &principal, &id).await?;
+            let patch = FieldsPatch::from_json(&body)
+                .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e))?;
+            let edited = crate::db::user_fields::edit(&ctx.db, item.id, &patch, clock::now())
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::not_found(format!("no item {}", item.id)))?;
+            Ok(
+                warp::reply::json(&ItemJson::of(&ctx, &edited, None, principal.is_admin()))
+                    .into_response(),
+            )
+        }
+        .await,
+    )
 }

@@ -16,13 +16,16 @@ mod events;
 mod file_response;
 mod health;
 mod images;
+mod item_query;
 mod items;
 pub mod observe;
 mod people;
 mod people_routes;
+mod search_match;
 mod session;
 mod storage;
 mod storage_metrics;
+mod subtitles;
 mod telegram;
 mod videos;
 
@@ -165,6 +168,13 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         .and(who())
         .and(with_ctx(ctx.clone()))
         .then(items::get);
+    let edit = warp::path!("items" / String)
+        .and(warp::patch())
+        .and(who())
+        .and(warp::body::content_length_limit(body_limit))
+        .and(warp::body::bytes())
+        .and(with_ctx(ctx.clone()))
+        .then(items::edit);
     let metadata = warp::path!("videos" / String / "metadata")
         .and(warp::get())
         .and(who())
@@ -190,6 +200,13 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         .and(warp::header::headers_cloned())
         .and(with_ctx(ctx.clone()))
         .then(videos::thumbnail);
+    let subtitle = warp::path!("videos" / String / "subtitles" / String)
+        .and(get_or_head())
+        .and(who())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(with_ctx(ctx.clone()))
+        .then(subtitles::subtitle);
     let image = warp::path!("images" / String)
         .and(get_or_head())
         .and(who())
@@ -227,6 +244,8 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         .unify()
         .or(item)
         .unify()
+        .or(edit)
+        .unify()
         .or(events)
         .unify()
         .or(metadata)
@@ -234,6 +253,8 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
         .or(stream)
         .unify()
         .or(thumbnail)
+        .unify()
+        .or(subtitle)
         .unify()
         .or(image)
         .unify()

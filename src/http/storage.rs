@@ -40,8 +40,9 @@ struct StatsJson {
     images: TallyJson,
     renditions: TallyJson,
     thumbnails: TallyJson,
+    subtitles: TallyJson,
     temp: TallyJson,
-    /// Videos, images, renditions and thumbnails: what the vault keeps.
+    /// Videos, images, renditions, thumbnails and subtitles: what the vault keeps.
     stored_bytes: u64,
     /// Everything above together, temp included.
     total_bytes: u64,
@@ -84,6 +85,7 @@ pub async fn stats(principal: Principal, ctx: Arc<AppContext>, storage: StorageH
                 images: s.images.into(),
                 renditions: s.renditions.into(),
                 thumbnails: s.thumbnails.into(),
+                subtitles: s.subtitles.into(),
                 temp: stats.temp.into(),
                 disk: DiskJson {
                     total_bytes: stats.disk_total_bytes,

@@ -117,6 +117,7 @@ pub async fn report(principal: Principal, ctx: Arc<AppContext>) -> Response {
                     ("images", stored.images.into()),
                     ("thumbnails", stored.thumbnails.into()),
                     ("renditions", stored.renditions.into()),
+                    ("subtitles", stored.subtitles.into()),
                 ]),
                 by_platform: platforms
                     .into_iter()

@@ -5,6 +5,8 @@
 use serde_json::Value;
 
 use crate::db::dump::Record;
+use crate::domain::layout::subtitle_path;
+use crate::domain::subtitle_track::SubtitleTrack;
 
 /// A file a row names, and the SHA-256 the database recorded for it when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,17 @@ pub(super) fn named_files(table: &str, record: &Record) -> Vec<Named> {
                         item: item.clone(),
                     });
                 }
+            }
+            // Subtitle sidecars are named by the video's path and each track's language.
+            let tracks: Vec<SubtitleTrack> = text("subtitles")
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default();
+            if let Some(video) = text("video_path") {
+                named.extend(tracks.iter().map(|t| Named {
+                    path: subtitle_path(&video, t.lang.as_str()),
+                    sha256: None,
+                    item: item.clone(),
+                }));
             }
             named
         }

@@ -105,7 +105,7 @@ async fn refuse_occupied(db: &Db, media: &MediaRoot) -> Result<(), KeepError> {
     let occupied = occupied_tables(db).await?;
     let root = media.path().to_path_buf();
     let stored = tokio::task::spawn_blocking(move || {
-        ["videos", "images", "thumbnails"]
+        ["videos", "images", "thumbnails", "subtitles"]
             .iter()
             .any(|dir| holds_a_file(&root.join(dir)))
     })

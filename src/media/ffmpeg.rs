@@ -200,6 +200,20 @@ pub fn thumbnail_args(
     args
 }
 
+/// The argv that writes each text subtitle stream of `input` (by stream index) as WebVTT, in
+/// one reading of the file.
+pub fn subtitle_args(input: &Path, outputs: &[(u32, &Path)]) -> Vec<String> {
+    let mut args = ffmpeg_prelude();
+    args.push("-i".into());
+    args.push(file_url(input));
+    for (index, output) in outputs {
+        args.extend(["-map".to_string(), format!("0:{index}")]);
+        args.extend(["-c:s", "webvtt", "-f", "webvtt"].map(String::from));
+        args.push(file_url(output));
+    }
+    args
+}
+
 /// The filter graph and outputs that scale the first picture stream of the input to each
 /// thumbnail width (never wider than the source, height even) and write one JPEG each. Shared
 /// by videos and images, so both kinds get the same thumbnails.
@@ -256,6 +270,7 @@ mod tests {
     fn probe(format: &str, vcodec: &str, pix: &str, acodec: Option<&str>) -> Probe {
         Probe {
             tags: Default::default(),
+            text_subtitles: Vec::new(),
             format_name: format.into(),
             duration_seconds: 10.0,
             bitrate_bps: None,

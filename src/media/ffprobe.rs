@@ -57,7 +57,22 @@ pub struct Probe {
     pub audio: Option<AudioStream>,
     /// The container's own tags (keys lowercased), with the audio stream's language.
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Text subtitle streams (the ones that convert to WebVTT), by stream index.
+    pub text_subtitles: Vec<EmbeddedSubtitle>,
 }
+
+/// A text subtitle stream inside a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedSubtitle {
+    pub index: u32,
+    /// The stream's `language` tag as the file says it (unchecked).
+    pub language: Option<String>,
+}
+
+/// Subtitle codecs that are text, which ffmpeg converts to WebVTT; picture subtitles (DVD,
+/// Blu-ray) are not text and are left alone.
+const TEXT_SUBTITLE_CODECS: &[&str] =
+    &["subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoStream {
@@ -156,6 +171,7 @@ struct FormatJson {
 
 #[derive(Deserialize)]
 struct StreamJson {
+    index: Option<u32>,
     codec_type: Option<String>,
     codec_name: Option<String>,
     profile: Option<String>,
@@ -259,8 +275,25 @@ pub fn interpret(json: &[u8], limits: &ProbeLimits) -> Result<Probe, JobError> {
         tags.entry("language".into())
             .or_insert_with(|| language.clone());
     }
+    let text_subtitles = parsed
+        .streams
+        .iter()
+        .filter(|s| s.codec_type.as_deref() == Some("subtitle"))
+        .filter(|s| {
+            s.codec_name
+                .as_deref()
+                .is_some_and(|c| TEXT_SUBTITLE_CODECS.contains(&c))
+        })
+        .filter_map(|s| {
+            Some(EmbeddedSubtitle {
+                index: s.index?,
+                language: s.tags.get("language").cloned(),
+            })
+        })
+        .collect();
     Ok(Probe {
         tags,
+        text_subtitles,
         format_name: format.format_name.unwrap_or_default(),
         duration_seconds: duration,
         bitrate_bps: parse_u64(format.bit_rate.as_deref()),

@@ -13,5 +13,6 @@ pub mod mp4;
 pub mod process;
 pub mod processing;
 pub mod similarity;
+pub mod subtitles;
 pub mod tools;
 pub mod ytdlp;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::ffmpeg::{self, Action, EncodeSettings, Plan};
 use super::ffprobe::{self, Probe, ProbeLimits};
+use super::subtitles::GatheredSubtitle;
 use crate::domain::encoding::{CompressPolicy, Conversion, Encoding, SourceFile};
 use crate::domain::source_meta::SourceMeta;
 use crate::domain::{ErrorCode, JobError, MediaInfo, Stage, ThumbSize};
@@ -25,6 +26,8 @@ pub struct ProcessingConfig {
     pub compress_above_bytes: u64,
     pub thumbnail_at: f64,
     pub probe_timeout: Duration,
+    /// Keep subtitles (the downloaded ones and the file's own text streams).
+    pub subtitles: bool,
 }
 
 /// The files and facts a successful run produced, all inside the work directory.
@@ -41,6 +44,8 @@ pub struct ProcessedMedia {
     pub encoding: Encoding,
     /// What the source file's own tags say.
     pub source_meta: SourceMeta,
+    /// Subtitle tracks, as WebVTT files in the work directory.
+    pub subtitles: Vec<GatheredSubtitle>,
 }
 
 fn io_error(context: &str, e: std::io::Error) -> JobError {
@@ -74,6 +79,12 @@ pub async fn process(
         None
     };
     let plan = ffmpeg::plan(&source, faststart);
+    // Read before conversion: the file's own subtitle streams are dropped from the MP4.
+    let subtitles = if cfg.subtitles {
+        super::subtitles::gather(&cfg.ffmpeg, cfg.probe_timeout, input, &source, work_dir).await
+    } else {
+        Vec::new()
+    };
     let source_file = SourceFile {
         container: source.format_name.clone(),
         video_codec: source.video.codec.clone(),
@@ -154,6 +165,7 @@ pub async fn process(
 
     Ok(ProcessedMedia {
         source_meta,
+        subtitles,
         media: probe.media_info(),
         video,
         thumbnails,

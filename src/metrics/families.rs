@@ -29,7 +29,14 @@ pub const SUPERVISED_ACTORS: [&str; 10] = [
 ];
 
 /// Storage kinds of `prsnl_storage_bytes` / `prsnl_storage_files`.
-pub const STORAGE_KINDS: [&str; 5] = ["videos", "images", "renditions", "thumbnails", "temp"];
+pub const STORAGE_KINDS: [&str; 6] = [
+    "videos",
+    "images",
+    "renditions",
+    "thumbnails",
+    "subtitles",
+    "temp",
+];
 
 /// Queue states of `prsnl_queue_jobs`: due now, waiting (for a retry's backoff or an open
 /// breaker), running.

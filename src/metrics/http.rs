@@ -22,6 +22,7 @@ pub enum Route {
     VideoMetadata,
     VideoStream,
     VideoThumbnail,
+    VideoSubtitles,
     VideoTranscode,
     Video,
     Image,
@@ -42,7 +43,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 26] = [
+    pub const ALL: [Route; 27] = [
         Self::Healthz,
         Self::Readyz,
         Self::Metrics,
@@ -53,6 +54,7 @@ impl Route {
         Self::VideoMetadata,
         Self::VideoStream,
         Self::VideoThumbnail,
+        Self::VideoSubtitles,
         Self::VideoTranscode,
         Self::Video,
         Self::Image,
@@ -83,6 +85,7 @@ impl Route {
             Self::VideoMetadata => "/api/videos/{id}/metadata",
             Self::VideoStream => "/api/videos/{id}/stream",
             Self::VideoThumbnail => "/api/videos/{id}/thumbnail/{size}",
+            Self::VideoSubtitles => "/api/videos/{id}/subtitles/{lang}",
             Self::VideoTranscode => "/api/videos/{id}/transcode",
             Self::Video => "/api/videos/{id}",
             Self::Image => "/api/images/{id}",
@@ -160,6 +163,14 @@ impl Route {
                 Some(_),
                 None,
             ] => Self::VideoThumbnail,
+            [
+                Some("api"),
+                Some("videos"),
+                Some(_),
+                Some("subtitles"),
+                Some(_),
+                None,
+            ] => Self::VideoSubtitles,
             [Some("api"), Some("storage"), Some("stats"), None, ..] => Self::StorageStats,
             [Some("api"), Some("storage"), Some("cleanup"), None, ..] => Self::StorageCleanup,
             [Some("api"), Some("me"), None, ..] => Self::Me,
@@ -340,6 +351,7 @@ mod tests {
             ("/api/videos/abc/stream", Route::VideoStream),
             ("/api/videos/abc/transcode", Route::VideoTranscode),
             ("/api/videos/abc/thumbnail/small", Route::VideoThumbnail),
+            ("/api/videos/abc/subtitles/en", Route::VideoSubtitles),
             ("/api/images/abc", Route::Image),
             ("/api/images/abc/x", Route::Other),
             ("/api/storage/stats", Route::StorageStats),

@@ -16,6 +16,7 @@ mod raw;
 mod rules;
 mod secret;
 mod sections;
+mod subtitles;
 mod values;
 
 use std::path::Path;
@@ -33,6 +34,7 @@ pub use sections::{
     MetricsSettings, PlatformSettings, PlatformsSettings, ProcessingSettings, QueueSettings,
     SecuritySettings, ServerSettings, StorageSettings, TelegramSettings, WatchSettings,
 };
+pub use subtitles::SubtitleSettings;
 pub use values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
 
 /// The compiled-in defaults: every key, documented.
@@ -57,6 +59,7 @@ pub struct Settings {
     pub telegram: TelegramSettings,
     pub backup: BackupSettings,
     pub export: ExportSettings,
+    pub subtitles: SubtitleSettings,
 }
 
 /// Why the configuration cannot be used. The message always names the key.

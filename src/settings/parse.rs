@@ -42,6 +42,7 @@ pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
         telegram: telegram(raw.telegram)?,
         backup: super::backup::backup(raw.backup)?,
         export: super::backup::export(raw.export)?,
+        subtitles: super::subtitles::subtitles(raw.subtitles)?,
     };
     settings.validate()?;
     Ok(settings)

@@ -31,6 +31,7 @@ pub(super) struct RawSettings {
     pub telegram: RawTelegram,
     pub backup: RawBackup,
     pub export: RawExport,
+    pub subtitles: super::subtitles::RawSubtitles,
 }
 
 #[derive(Debug, Deserialize)]

@@ -113,7 +113,7 @@ pub fn sweep(media: &MediaRoot, in_use: &InUse, rules: &SweepRules) -> SweepRepo
         return report;
     }
     let mut files = Vec::new();
-    for top in ["videos", "images", "thumbnails"] {
+    for top in ["videos", "images", "thumbnails", "subtitles"] {
         collect_files(media.path(), Path::new(top), 0, &mut files);
     }
     let orphans: Vec<&PathBuf> = files

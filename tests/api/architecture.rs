@@ -59,15 +59,17 @@ const DB_TABLES: &[&str] = &[
     "backup_leases",
 ];
 const DB_USE_CASES: &[(&str, &[&str])] = &[
-    ("record", &["twins"]),
-    ("twins", &["outcome"]),
-    ("outcome", &["quota"]),
-    ("removal", &[]),
+    ("record", &["twins", "search"]),
+    ("twins", &["outcome", "search"]),
+    ("outcome", &["quota", "search"]),
+    ("removal", &["search"]),
+    ("search", &[]),
+    ("user_fields", &["search"]),
     ("recovery", &["outcome"]),
     ("people", &[]),
     ("quota", &[]),
     ("storage_report", &[]),
-    ("dump", &[]),
+    ("dump", &["search"]),
 ];
 
 /// Small rooms: no file over this many lines, and in a file over `CODE_LINES` lines at most

@@ -69,6 +69,8 @@ fn completion() -> Completion {
         warnings: Vec::new(),
         encoding: None,
         source_meta: Default::default(),
+        subtitles: Vec::new(),
+        cues: Vec::new(),
         shared_paths: None,
     }
 }

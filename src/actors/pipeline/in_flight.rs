@@ -228,6 +228,8 @@ mod tests {
             warnings: Vec::new(),
             encoding: None,
             source_meta: SourceMeta::default(),
+            subtitles: Vec::new(),
+            user: Default::default(),
             paths: MediaPaths::for_item(
                 item_id.as_uuid(),
                 ItemKind::Video,

@@ -10,10 +10,11 @@ use crate::actors::processing_worker::Processed;
 use crate::actors::storage::{CommitFile, FileKind};
 use crate::db::items::Completion;
 use crate::domain::encoding::Encoding;
-use crate::domain::layout::MediaPaths;
+use crate::domain::layout::{MediaPaths, subtitle_path};
 use crate::domain::source_meta::SourceMeta;
 use crate::domain::{MediaInfo, Quality, ThumbSize};
 use crate::media::processing::Transcoded;
+use crate::media::subtitles::GatheredSubtitle;
 
 #[derive(Debug)]
 pub enum Output {
@@ -35,6 +36,8 @@ pub struct ItemOutput {
     pub encoding: Option<Encoding>,
     /// What the file's own tags said (used when the source itself said nothing).
     pub source_meta: SourceMeta,
+    /// A video's subtitle tracks, as WebVTT files in the work directory.
+    pub subtitles: Vec<GatheredSubtitle>,
 }
 
 impl From<Processed> for Output {
@@ -50,6 +53,7 @@ impl From<Processed> for Output {
                 sha256: video.sha256,
                 encoding: Some(video.encoding),
                 source_meta: video.source_meta,
+                subtitles: video.subtitles,
             })),
             Processed::Image(image) => Self::Item(Box::new(ItemOutput {
                 file: image.image,
@@ -61,6 +65,7 @@ impl From<Processed> for Output {
                 sha256: image.sha256,
                 encoding: None,
                 source_meta: SourceMeta::default(),
+                subtitles: Vec::new(),
             })),
             Processed::Rendition(made) => Self::Rendition(made),
         }
@@ -87,7 +92,17 @@ impl Output {
                     relative: paths.thumbnail(*size).to_string(),
                     kind: FileKind::Thumbnail,
                 });
-                Some(std::iter::once(own).chain(thumbnails).collect())
+                let subtitles = item.subtitles.iter().map(|sub| CommitFile {
+                    source: sub.path.clone(),
+                    relative: subtitle_path(&paths.file, sub.track.lang.as_str()),
+                    kind: FileKind::Subtitle,
+                });
+                Some(
+                    std::iter::once(own)
+                        .chain(thumbnails)
+                        .chain(subtitles)
+                        .collect(),
+                )
             }
             Self::Rendition(made) => quality.map(|quality| {
                 vec![CommitFile {
@@ -125,6 +140,12 @@ impl ItemOutput {
             thumbnails_bytes: self.thumbnails_bytes,
             sha256: self.sha256,
             encoding: self.encoding,
+            cues: self
+                .subtitles
+                .iter()
+                .map(|s| (s.track.lang.clone(), s.cues.clone()))
+                .collect(),
+            subtitles: self.subtitles.into_iter().map(|s| s.track).collect(),
             shared_paths,
         }
     }

@@ -167,6 +167,11 @@ impl PipelineState {
             return Some(processed);
         };
         let sha256 = video.sha256.clone();
+        let langs: Vec<_> = video
+            .subtitles
+            .iter()
+            .map(|s| s.track.lang.clone())
+            .collect();
         let in_flight = &self.in_flight;
         let Some(processed) = self
             .content
@@ -176,6 +181,16 @@ impl PipelineState {
             return None;
         };
         match items::completed_with_content(&self.ctx.db, &sha256, item).await {
+            // Sharing takes the twin's subtitles; a capture bringing languages the twin lacks
+            // keeps its own copy rather than lose them (or hand them to the twin's owner).
+            Ok(Some(twin))
+                if !langs
+                    .iter()
+                    .all(|l| twin.subtitles.iter().any(|t| &t.lang == l)) =>
+            {
+                tracing::info!(job = %lease.job, %item, twin = %twin.id, "identical to a stored video but with other subtitles; storing its own copy");
+                Some(processed)
+            }
             Ok(Some(twin)) => {
                 tracing::info!(job = %lease.job, %item, twin = %twin.id, "identical to a stored video; sharing its files");
                 if let Some(running) = self.in_flight.current(lease) {

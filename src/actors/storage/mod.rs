@@ -113,6 +113,7 @@ impl StorageState {
             FileKind::Image => &mut self.stored.images,
             FileKind::Thumbnail => &mut self.stored.thumbnails,
             FileKind::Rendition => &mut self.stored.renditions,
+            FileKind::Subtitle => &mut self.stored.subtitles,
         }
     }
 }

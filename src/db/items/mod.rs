@@ -12,13 +12,15 @@ pub use usage::{StoredUsage, Tally, stored_usage};
 pub use write::{Completion, set_progress};
 pub(crate) use write::{
     NewItem, completed_names, delete_row, insert, lock_sharing, mark_completed, mark_failed,
-    mark_queued, names_file, reopen, same_video, sharers,
+    mark_queued, names_file, reopen, same_video, set_user_fields, sharers,
 };
 
 use super::{Db, DbError, Tx, on_pool, on_tx, to_u64};
 use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
 use crate::domain::source_meta::SourceMeta;
+use crate::domain::subtitle_track::SubtitleTrack;
+use crate::domain::user_fields::UserFields;
 use crate::domain::{
     ErrorCode, ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source,
     Stage, Timestamp,
@@ -53,13 +55,17 @@ pub struct Item {
     pub encoding: Option<Encoding>,
     /// What the source said about it beyond the title (empty until completed).
     pub source_meta: SourceMeta,
+    /// The video's subtitle sidecars (`layout::subtitle_path` of its file and each language).
+    pub subtitles: Vec<SubtitleTrack>,
+    /// What the owner added: their title, tags and note.
+    pub user: UserFields,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
 }
 
 #[derive(FromRow)]
-struct ItemRow {
+pub(crate) struct ItemRow {
     id: String,
     kind: String,
     owner: Option<String>,
@@ -92,6 +98,14 @@ struct ItemRow {
     encoding: Option<String>,
     #[sqlx(default)]
     source_meta: Option<String>,
+    #[sqlx(default)]
+    subtitles: Option<String>,
+    #[sqlx(default)]
+    user_title: Option<String>,
+    #[sqlx(default)]
+    user_tags: Option<String>,
+    #[sqlx(default)]
+    note: Option<String>,
     video_path: String,
     thumb_small_path: String,
     thumb_medium_path: String,
@@ -173,11 +187,33 @@ impl TryFrom<ItemRow> for Item {
                 .source_meta
                 .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or_default(),
+            subtitles: row
+                .subtitles
+                .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("subtitles", &s)))
+                .transpose()?
+                .unwrap_or_default(),
+            user: UserFields {
+                title: row.user_title,
+                tags: row
+                    .user_tags
+                    .map(|t| serde_json::from_str(&t).map_err(|_| corrupt("user tags", &t)))
+                    .transpose()?
+                    .unwrap_or_default(),
+                note: row.note,
+            },
             created_at: Timestamp::from_millis(row.created_at),
             updated_at: Timestamp::from_millis(row.updated_at),
             completed_at: row.completed_at.map(Timestamp::from_millis),
         })
     }
+}
+
+/// An item from a row of a query that selects `items.*` (and perhaps more columns).
+pub(crate) fn decode<'r, R: sqlx::Row>(row: &'r R) -> Result<Item, DbError>
+where
+    ItemRow: FromRow<'r, R>,
+{
+    Item::try_from(ItemRow::from_row(row)?)
 }
 
 pub(crate) async fn get_in(tx: &mut Tx, id: ItemId) -> Result<Option<Item>, DbError> {

@@ -18,22 +18,39 @@ pub struct StoredUsage {
     pub images: Tally,
     pub thumbnails: Tally,
     pub renditions: Tally,
+    pub subtitles: Tally,
 }
 
 impl StoredUsage {
-    /// Everything the vault keeps: videos, images, renditions and thumbnails. The one total
-    /// every report (the API's stats, the bot's /stats, metrics) shows as "stored".
+    /// Everything the vault keeps: videos, images, renditions, thumbnails and subtitles. The
+    /// one total every report (the API's stats, the bot's /stats, metrics) shows as "stored".
     pub fn stored_bytes(&self) -> u64 {
-        self.videos.bytes + self.images.bytes + self.renditions.bytes + self.thumbnails.bytes
+        self.videos.bytes
+            + self.images.bytes
+            + self.renditions.bytes
+            + self.thumbnails.bytes
+            + self.subtitles.bytes
     }
 }
 
+/// Per kind of item: items, their bytes, thumbnail bytes, subtitle files and bytes.
+type ByKind = (
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
 pub async fn stored_usage(db: &Db) -> Result<StoredUsage, DbError> {
     // Items sharing one file (same content) count it once.
-    let by_kind: Vec<(String, i64, Option<i64>, Option<i64>)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT kind, COUNT(*), CAST(SUM(size_bytes) AS BIGINT), CAST(SUM(thumbnails_bytes) AS BIGINT) \
+    let by_kind: Vec<ByKind> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT kind, COUNT(*), CAST(SUM(size_bytes) AS BIGINT), CAST(SUM(thumbnails_bytes) AS BIGINT), \
+                CAST(SUM(subtitle_files) AS BIGINT), CAST(SUM(subtitles_bytes) AS BIGINT) \
          FROM (SELECT video_path, MAX(kind) AS kind, MAX(size_bytes) AS size_bytes, \
-                      MAX(thumbnails_bytes) AS thumbnails_bytes \
+                      MAX(thumbnails_bytes) AS thumbnails_bytes, MAX(subtitle_files) AS subtitle_files, \
+                      MAX(subtitles_bytes) AS subtitles_bytes \
                FROM items WHERE status = 'completed' GROUP BY video_path) AS stored \
          GROUP BY kind")
         .fetch_all(pool)
@@ -52,7 +69,7 @@ pub async fn stored_usage(db: &Db) -> Result<StoredUsage, DbError> {
         },
         ..StoredUsage::default()
     };
-    for (kind, files, bytes, thumb_bytes) in by_kind {
+    for (kind, files, bytes, thumb_bytes, subtitle_files, subtitle_bytes) in by_kind {
         let tally = Tally {
             files: n(files)?,
             bytes: n(bytes.unwrap_or(0))?,
@@ -65,6 +82,8 @@ pub async fn stored_usage(db: &Db) -> Result<StoredUsage, DbError> {
         }
         usage.thumbnails.files += 3 * tally.files;
         usage.thumbnails.bytes += n(thumb_bytes.unwrap_or(0))?;
+        usage.subtitles.files += n(subtitle_files.unwrap_or(0))?;
+        usage.subtitles.bytes += n(subtitle_bytes.unwrap_or(0))?;
     }
     Ok(usage)
 }
@@ -81,7 +100,8 @@ mod tests {
             images: tally(1, 300),
             thumbnails: tally(9, 60),
             renditions: tally(1, 400),
+            subtitles: tally(2, 40),
         };
-        assert_eq!(usage.stored_bytes(), 1760);
+        assert_eq!(usage.stored_bytes(), 1800);
     }
 }

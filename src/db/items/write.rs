@@ -6,6 +6,9 @@ use crate::db::{DbError, Tx, on_tx, to_i64, to_u64};
 use crate::domain::encoding::Encoding;
 use crate::domain::layout::MediaPaths;
 use crate::domain::source_meta::SourceMeta;
+use crate::domain::subtitle_track::{SubtitleLang, SubtitleTrack};
+use crate::domain::subtitles::Cue;
+use crate::domain::user_fields::UserFields;
 use crate::domain::{
     ItemId, ItemKind, ItemStatus, JobError, MediaInfo, Platform, Progress, Source, Timestamp,
 };
@@ -224,6 +227,11 @@ pub struct Completion {
     pub shared_paths: Option<MediaPaths>,
     /// What the source (or the file's own tags) said beyond the title.
     pub source_meta: SourceMeta,
+    /// The subtitle sidecars stored with the video (ignored when sharing a twin's files:
+    /// the twin's are shared with them).
+    pub subtitles: Vec<SubtitleTrack>,
+    /// Their cues, for the search index.
+    pub cues: Vec<(SubtitleLang, Vec<Cue>)>,
 }
 
 pub(crate) async fn mark_completed(
@@ -241,7 +249,14 @@ pub(crate) async fn mark_completed(
          sha256 = $12, updated_at = $13, completed_at = $13, thumbnails_bytes = $14, warnings = $15, \
          video_path = COALESCE($16, video_path), thumb_small_path = COALESCE($17, thumb_small_path), \
          thumb_medium_path = COALESCE($18, thumb_medium_path), thumb_large_path = COALESCE($19, thumb_large_path), \
-         encoding = $20, uploader = $21, upload_date = $22, source_meta = $23 WHERE id = $1")
+         encoding = $20, uploader = $21, upload_date = $22, source_meta = $23, \
+         subtitles = CASE WHEN $16 IS NULL THEN $24 ELSE (SELECT t.subtitles FROM items t \
+           WHERE t.video_path = $16 AND t.id <> $1 AND t.status = 'completed' LIMIT 1) END, \
+         subtitle_files = CASE WHEN $16 IS NULL THEN $25 ELSE (SELECT t.subtitle_files FROM items t \
+           WHERE t.video_path = $16 AND t.id <> $1 AND t.status = 'completed' LIMIT 1) END, \
+         subtitles_bytes = CASE WHEN $16 IS NULL THEN $26 ELSE (SELECT t.subtitles_bytes FROM items t \
+           WHERE t.video_path = $16 AND t.id <> $1 AND t.status = 'completed' LIMIT 1) END \
+         WHERE id = $1")
         .bind(id.to_string())
         .bind(done.title.as_deref())
         .bind(m.duration_seconds)
@@ -265,6 +280,9 @@ pub(crate) async fn mark_completed(
         .bind(done.source_meta.uploader.as_deref())
         .bind(done.source_meta.upload_date.as_deref())
         .bind((!done.source_meta.is_empty()).then(|| serde_json::to_string(&done.source_meta).unwrap_or_default()))
+        .bind((!done.subtitles.is_empty()).then(|| serde_json::to_string(&done.subtitles).unwrap_or_default()))
+        .bind((!done.subtitles.is_empty()).then(|| to_i64(done.subtitles.len() as u64)))
+        .bind((!done.subtitles.is_empty()).then(|| to_i64(done.subtitles.iter().map(|s| s.bytes).sum())))
         .execute(conn)
         .await.map(|done| done.rows_affected()))?;
     Ok(())
@@ -299,6 +317,25 @@ pub(crate) async fn mark_queued(tx: &mut Tx, id: ItemId, now: Timestamp) -> Resu
          downloaded_bytes = NULL, total_bytes = NULL, updated_at = $2 \
          WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')")
         .bind(id.to_string())
+        .bind(now.as_millis())
+        .execute(conn)
+        .await.map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Sets what the owner added (their title, tags and note).
+pub(crate) async fn set_user_fields(
+    tx: &mut Tx,
+    id: ItemId,
+    fields: &UserFields,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE items SET user_title = $2, user_tags = $3, note = $4, updated_at = $5 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(fields.title.as_deref())
+        .bind((!fields.tags.is_empty()).then(|| serde_json::to_string(&fields.tags).unwrap_or_default()))
+        .bind(fields.note.as_deref())
         .bind(now.as_millis())
         .execute(conn)
         .await.map(|done| done.rows_affected()))?;

@@ -70,6 +70,12 @@ pub struct VideoInfo {
     pub categories: Option<serde_json::Value>,
     #[serde(default)]
     pub chapters: Option<serde_json::Value>,
+    /// Languages of the author's subtitles (the keys of yt-dlp's `subtitles` map).
+    #[serde(default, deserialize_with = "lenient_keys")]
+    pub subtitles: Vec<String>,
+    /// Languages of automatic captions on offer.
+    #[serde(default, deserialize_with = "lenient_keys")]
+    pub automatic_captions: Vec<String>,
 }
 
 impl VideoInfo {
@@ -126,6 +132,20 @@ fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
         serde_json::Value::String(s) => Some(s),
         _ => None,
     }))
+}
+
+/// The keys of a JSON object, or none when the extractor handed over something else.
+fn lenient_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match value {
+        Some(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// The info JSON of an info line, as yt-dlp printed it.
+pub fn info_json(line: &str) -> Option<&str> {
+    line.strip_prefix(INFO_PREFIX)
 }
 
 /// yt-dlp writes heights as integers, but extractors may hand over floats or strings.

@@ -19,10 +19,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::source_meta::SourceMeta;
+use crate::domain::subtitle_track::AutoLang;
 
 use crate::domain::CaptureUrl;
 
 mod argv;
+pub mod captions;
 pub mod install;
 mod launcher;
 mod lines;
@@ -32,7 +34,8 @@ pub mod release;
 mod run;
 mod stderr;
 
-pub use argv::argv;
+pub use argv::{SUBTITLE_DIR, argv};
+pub use captions::AUTO_DIR;
 pub use lines::{Line, VideoInfo, parse_line};
 pub use output::{ALLOWED_EXTENSIONS, find_output};
 pub use refusals::check_info;
@@ -59,6 +62,10 @@ pub struct DownloadRequest {
     pub cookies: Option<PathBuf>,
     /// The tallest picture to prefer (`download.max_height`); `None`: the tallest there is.
     pub max_height: Option<u32>,
+    /// Also fetch the author's subtitles, into `subs/` of the work directory.
+    pub subtitles: bool,
+    /// Automatic captions wanted (fetched into `subs/auto/` by a second run).
+    pub auto_captions: Vec<AutoLang>,
 }
 
 /// A finished download.

@@ -13,12 +13,14 @@ use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::argv::argv;
-use super::lines::{Line, parse_line};
+use super::captions;
+use super::lines::{Line, info_json, parse_line};
 use super::output::find_output;
 use super::refusals::check_info;
 use super::stderr::{classify_failure, cookie_problem};
 use super::{DownloadRequest, Downloaded};
 use crate::domain::source_meta::SourceMeta;
+use crate::domain::subtitle_track::SubtitleLang;
 use crate::domain::text;
 use crate::domain::{ErrorCode, JobError, Progress, Stage};
 use crate::media::process::{STDERR_TAIL, Tool, read_tail};
@@ -66,6 +68,8 @@ struct RunEnd {
     source_meta: SourceMeta,
     reported: Option<PathBuf>,
     announced_height: Option<u32>,
+    /// The info JSON and the automatic captions it offers that are wanted.
+    captions: Option<(String, Vec<SubtitleLang>)>,
 }
 
 /// Runs one download to its end, reporting progress through `on_progress`.
@@ -97,9 +101,15 @@ pub async fn download(
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
+    let mut ended = ended;
+    let captions = ended.as_mut().ok().and_then(|end| end.captions.take());
+    let result = ended.and_then(|end| collect_output(req, end, &stderr));
+    if let (Ok(_), Some((info, langs))) = (&result, captions) {
+        captions::fetch(req, &info, &langs).await;
+    }
     Outcome {
         cookie_problem: cookie_problem(&stderr),
-        result: ended.and_then(|end| collect_output(req, end, &stderr)),
+        result,
     }
 }
 
@@ -114,6 +124,7 @@ async fn follow_run(
     let deadline = Instant::now() + req.timeout;
     let mut budget_tick = tokio::time::interval(BUDGET_POLL);
     let (mut title, mut reported, mut announced_height) = (None, None, None);
+    let mut captions = None;
     let mut source_meta = SourceMeta::default();
     loop {
         tokio::select! {
@@ -126,6 +137,10 @@ async fn follow_run(
                         title = info.title.as_deref().map(|t| text::clean(t, 300)).filter(|t| !t.is_empty());
                         announced_height = info.height;
                         source_meta = info.source_meta();
+                        let wanted = captions::wanted(&info, &req.auto_captions);
+                        captions = info_json(&line)
+                            .filter(|_| !wanted.is_empty())
+                            .map(|json| (json.to_string(), wanted));
                     }
                     Line::Progress { downloaded, total } => {
                         // A server announcing more than the budget is refused before its bytes
@@ -167,6 +182,7 @@ async fn follow_run(
         source_meta,
         reported,
         announced_height,
+        captions,
     })
 }
 

@@ -1,0 +1,87 @@
+//! Indexing what is not indexed yet: every item after an upgrade to the version that brought
+//! search, after a restore or a database copy (the index is derived, so backups leave it
+//! out), and the subtitle cues of stored sidecars. Run when the service starts; a vault that
+//! is fully indexed costs two queries.
+
+use std::path::Path;
+
+use super::super::items;
+use super::super::{Db, DbError, on_pool};
+use super::index::{index_cues, index_item};
+use crate::domain::ItemId;
+use crate::domain::layout::{is_safe_relative_path, subtitle_path};
+use crate::domain::subtitle_track::{SubtitleLang, SubtitleTrack};
+use crate::domain::subtitles::{self, Cue, SubtitleFormat};
+
+/// Items indexed per transaction: short write transactions, so captures go on meanwhile.
+const BATCH: usize = 500;
+
+/// Indexes unindexed items and the cues of sidecars under `media_root`; returns how many
+/// items and video files it indexed.
+pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError> {
+    let missing: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(match db {
+        Db::Sqlite(..) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM search_docs)",
+        Db::Postgres(_) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM item_search)",
+    })
+    .fetch_all(pool)
+    .await)?;
+    let mut indexed = 0;
+    for batch in missing.chunks(BATCH) {
+        let mut tx = db.begin_write().await?;
+        for id in batch {
+            let id = ItemId::parse(id).map_err(|e| DbError::Corrupt(format!("items.id: {e}")))?;
+            index_item(&mut tx, id).await?;
+            indexed += 1;
+        }
+        tx.commit().await?;
+    }
+
+    let without_cues: Vec<(String, String)> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT video_path, MAX(subtitles) FROM items WHERE status = 'completed' \
+         AND subtitles IS NOT NULL \
+         AND video_path NOT IN (SELECT video_path FROM subtitle_cues) GROUP BY video_path")
+        .fetch_all(pool)
+        .await)?;
+    let mut videos = 0;
+    for (video, tracks) in without_cues {
+        let Ok(tracks) = serde_json::from_str::<Vec<SubtitleTrack>>(&tracks) else {
+            continue;
+        };
+        let root = media_root.to_path_buf();
+        let path = video.clone();
+        let cues = tokio::task::spawn_blocking(move || read_sidecars(&root, &path, &tracks))
+            .await
+            .unwrap_or_default();
+        if cues.is_empty() {
+            continue;
+        }
+        let mut tx = db.begin_write().await?;
+        // Still stored (a delete may have come in between)?
+        if items::completed_names(&mut tx, &video).await? {
+            index_cues(&mut tx, &video, &cues).await?;
+            videos += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok((indexed, videos))
+}
+
+/// The cues of a video's stored sidecars; a sidecar that cannot be read is left out.
+fn read_sidecars(
+    root: &Path,
+    video: &str,
+    tracks: &[SubtitleTrack],
+) -> Vec<(SubtitleLang, Vec<Cue>)> {
+    tracks
+        .iter()
+        .filter_map(|track| {
+            let relative = subtitle_path(video, track.lang.as_str());
+            if !is_safe_relative_path(&relative) {
+                return None;
+            }
+            let bytes = std::fs::read(root.join(&relative)).ok()?;
+            let cues = subtitles::parse(&bytes, SubtitleFormat::Vtt).ok()?;
+            Some((track.lang.clone(), cues))
+        })
+        .collect()
+}
