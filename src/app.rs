@@ -181,17 +181,6 @@ impl App {
             .lease_owner
             .unwrap_or_else(|| settings.server.instance_id.clone());
         let instance_lock = lock_instance(&lease_owner, settings.database.url.expose())?;
-        // The search index is derived: an upgrade, a restore or a database copy leaves it to
-        // be built here, before anyone searches.
-        let (items_indexed, videos_indexed) = db::search::catch_up(&database, media.path()).await?;
-        if items_indexed + videos_indexed > 0 {
-            tracing::info!(
-                items_indexed,
-                videos_indexed,
-                "brought the search index up to date"
-            );
-        }
-
         // Work dirs of an earlier boot are garbage, except those of jobs another live
         // instance is running (instances sharing a PostgreSQL queue may share media_root).
         let keep: HashSet<String> =
@@ -250,6 +239,7 @@ impl App {
             lease_owner,
         ));
         record_startup_sweeps(&ctx, swept, resumes_dropped);
+        catch_up_search_index(&ctx);
         let handles = Handles::new(&ctx);
         let intake = Intake::new(Arc::clone(&ctx), handles.pipeline.clone());
         let doors = match options.listener {
@@ -344,4 +334,20 @@ async fn link_telegram_accounts(
         }
     }
     Ok(())
+}
+
+/// The search index is derived: an upgrade, a restore or a database copy leaves it to be built
+/// again. That runs beside the service (a large vault takes minutes, and nothing waits for it);
+/// until it ends, searches miss what it has not reached.
+fn catch_up_search_index(ctx: &Arc<AppContext>) {
+    let ctx = Arc::clone(ctx);
+    tokio::spawn(async move {
+        match db::search::catch_up(&ctx.db, ctx.media.path()).await {
+            Ok((0, 0)) => {}
+            Ok((items, videos)) => {
+                tracing::info!(items, videos, "brought the search index up to date")
+            }
+            Err(e) => tracing::error!(error = %e, "cannot bring the search index up to date"),
+        }
+    });
 }

@@ -1,8 +1,8 @@
 //! Storage quotas: what a user keeps, and the check that keeps a completion within their
 //! quota, atomically with it.
 //!
-//! A user's usage is the bytes of their completed items' files and thumbnails and their items'
-//! renditions. A file two of their items share counts once; a file shared with another owner
+//! A user's usage is the bytes of their completed items' files, thumbnails and subtitles and
+//! their items' renditions. A file two of their items share counts once; a file shared with another owner
 //! counts for each (it is theirs to keep as long as they keep the item).
 //!
 //! The check runs inside the transaction that writes a completion, after the write: the usage
@@ -18,9 +18,11 @@ use crate::domain::quota::Standing;
 /// Bytes of one user's completed items' files, thumbnails (grouped by file, so shared files
 /// count once) and renditions (grouped by path).
 const USAGE: &str = "SELECT CAST(\
-      COALESCE((SELECT SUM(COALESCE(size_bytes, 0) + COALESCE(thumbnails_bytes, 0)) \
+      COALESCE((SELECT SUM(COALESCE(size_bytes, 0) + COALESCE(thumbnails_bytes, 0) \
+                           + COALESCE(subtitles_bytes, 0)) \
                 FROM (SELECT video_path, MAX(size_bytes) AS size_bytes, \
-                             MAX(thumbnails_bytes) AS thumbnails_bytes \
+                             MAX(thumbnails_bytes) AS thumbnails_bytes, \
+                             MAX(subtitles_bytes) AS subtitles_bytes \
                       FROM items WHERE owner = $1 AND status = 'completed' \
                       GROUP BY video_path) AS files), 0) \
     + COALESCE((SELECT SUM(size_bytes) \

@@ -73,14 +73,14 @@ pub async fn by_platform(db: &Db) -> Result<Vec<PlatformUsage>, DbError> {
     Ok(report)
 }
 
-/// Completed items and bytes (files, thumbnails, renditions) per value of `column`
+/// Completed items and bytes (files, thumbnails, subtitles, renditions) per value of `column`
 /// (`owner` or `platform`, never user input).
 async fn grouped(db: &Db, column: &'static str) -> Result<Grouped, DbError> {
     let files: Vec<(Option<String>, i64, Option<i64>)> = on_pool!(db, pool => sqlx::query_as(
         sqlx::AssertSqlSafe(format!(
-        "SELECT {column}, CAST(SUM(n) AS BIGINT), CAST(SUM(s + t) AS BIGINT) \
+        "SELECT {column}, CAST(SUM(n) AS BIGINT), CAST(SUM(s + t + v) AS BIGINT) \
          FROM (SELECT {column}, video_path, COUNT(*) AS n, MAX(COALESCE(size_bytes, 0)) AS s, \
-                      MAX(COALESCE(thumbnails_bytes, 0)) AS t \
+                      MAX(COALESCE(thumbnails_bytes, 0)) AS t, MAX(COALESCE(subtitles_bytes, 0)) AS v \
                FROM items WHERE status = 'completed' GROUP BY {column}, video_path) AS f \
          GROUP BY {column}")))
         .fetch_all(pool)

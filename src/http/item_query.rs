@@ -8,7 +8,7 @@ use base64::Engine;
 
 use super::error::ApiError;
 use crate::db::search::{Find, Sort, key};
-use crate::domain::search::{Query, QueryError};
+use crate::domain::search::Query;
 use crate::domain::{ErrorCode, ItemId, ItemKind, ItemStatus, Platform};
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -49,8 +49,10 @@ pub fn parse(query: &HashMap<String, String>) -> Result<(Find, u32), ApiError> {
         )));
     }
     let get = |name: &str| query.get(name).map(String::as_str);
-    let text = match get("q").map(Query::parse) {
-        None | Some(Err(QueryError::Empty)) => None,
+    // A blank `q` is no search; one with only punctuation or symbols is a search for
+    // nothing, said plainly rather than answered with the whole vault.
+    let text = match get("q").filter(|q| !q.trim().is_empty()).map(Query::parse) {
+        None => None,
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => {
             return Err(ApiError::bad_request(
@@ -86,18 +88,25 @@ pub fn parse(query: &HashMap<String, String>) -> Result<(Find, u32), ApiError> {
             .filter(|l| (1..=MAX_LIMIT).contains(l))
             .ok_or_else(|| bad(format!("limit must be a number from 1 to {MAX_LIMIT}")))?,
     };
+    // A keyset cursor belongs to the newest-first listing only.
+    let keyset = text.is_none() && sort == Sort::Captured && !ascending;
     let (before, offset) = match get("cursor").map(decode_cursor) {
         None => (None, 0),
-        Some(Some(Cursor::Before(id))) => (Some(id), 0),
+        Some(Some(Cursor::Before(id))) if keyset => (Some(id), 0),
         Some(Some(Cursor::Offset(n))) => (None, n),
-        Some(None) => return Err(bad("invalid cursor".into())),
+        Some(_) => {
+            return Err(bad(
+                "invalid cursor (a cursor belongs to the listing that gave it)".into(),
+            ));
+        }
     };
     let find = Find {
         status: parsed(get("status"), "status", ItemStatus::parse)?,
         platform: parsed(get("platform"), "platform", Platform::parse)?,
         kind: parsed(get("kind"), "kind", ItemKind::parse)?,
-        tag: get("tag").map(key).filter(|k| !k.is_empty()),
-        uploader: get("uploader").map(key).filter(|k| !k.is_empty()),
+        // A value without words matches nothing (no tag or uploader key is empty).
+        tag: get("tag").map(key),
+        uploader: get("uploader").map(key),
         captured_from_ms: day(get("captured_from"), "captured_from")?.map(|d| d * DAY_MS),
         captured_to_ms: day(get("captured_to"), "captured_to")?.map(|d| (d + 1) * DAY_MS),
         uploaded_from: date_text(get("uploaded_from"), "uploaded_from")?,
@@ -236,6 +245,7 @@ mod tests {
         assert!(plain.query.is_none() && plain.ascending && plain.sort == Sort::Duration);
         for (pairs, code) in [
             (vec![("q", "-only")], ErrorCode::InvalidQuery),
+            (vec![("q", "!!! ***")], ErrorCode::InvalidQuery),
             (vec![("sort", "relevance")], ErrorCode::BadRequest),
             (vec![("sort", "name")], ErrorCode::BadRequest),
             (vec![("captured_from", "2024-13-01")], ErrorCode::BadRequest),

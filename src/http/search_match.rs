@@ -55,11 +55,12 @@ impl MatchJson {
             .cloned()
             .collect::<Vec<_>>()
             .join(", ");
-        let fields: [(&'static str, Option<&str>); 7] = [
+        let fields: [(&'static str, Option<&str>); 8] = [
             ("title", item.user.title.as_deref()),
             ("source_title", item.title.as_deref()),
             ("tags", Some(tags.as_str())),
             ("uploader", meta.uploader.as_deref()),
+            ("uploader", meta.uploader_id.as_deref()),
             ("note", item.user.note.as_deref()),
             ("description", meta.description.as_deref()),
             ("url", item.source_url.as_deref()),

@@ -65,7 +65,9 @@ pub fn plan(probe: &Probe, faststart: Option<bool>) -> Plan {
     };
     match (video, audio) {
         (Action::Copy, Action::Copy | Action::Absent) => {
-            if probe.is_mp4_family() && faststart == Some(true) {
+            // A file with text subtitles inside is remuxed without them: they are kept as
+            // checked sidecars, never passed to players as the source wrote them.
+            if probe.is_mp4_family() && faststart == Some(true) && probe.text_subtitles.is_empty() {
                 Plan::Keep
             } else {
                 Plan::Remux
@@ -208,7 +210,10 @@ pub fn subtitle_args(input: &Path, outputs: &[(u32, &Path)]) -> Vec<String> {
     args.push(file_url(input));
     for (index, output) in outputs {
         args.extend(["-map".to_string(), format!("0:{index}")]);
-        args.extend(["-c:s", "webvtt", "-f", "webvtt"].map(String::from));
+        args.extend(["-c:s", "webvtt", "-f", "webvtt", "-fs"].map(String::from));
+        // Compressed tracks can expand without bound; past what the parser accepts, the
+        // rest would be refused anyway.
+        args.push((crate::domain::subtitles::MAX_BYTES + 1).to_string());
         args.push(file_url(output));
     }
     args

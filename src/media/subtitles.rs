@@ -55,11 +55,35 @@ pub async fn gather(
     .unwrap_or_default();
     if !probe.text_subtitles.is_empty() && gathered.len() < MAX_TRACKS {
         let taken: BTreeSet<SubtitleLang> = gathered.iter().map(|g| g.track.lang.clone()).collect();
-        let embedded = embedded(ffmpeg_path, timeout, source, probe, &out_dir, taken).await;
-        gathered.extend(embedded);
+        // ffmpeg's raw output goes to a folder of its own: a language code from the file or
+        // a page must never name (and so overwrite or remove) another track's file.
+        let raw_dir = work_dir.join("subtitles-raw");
+        if tokio::fs::create_dir_all(&raw_dir).await.is_ok() {
+            let embedded = embedded(
+                ffmpeg_path,
+                timeout,
+                source,
+                probe,
+                (&raw_dir, &out_dir),
+                taken,
+            )
+            .await;
+            gathered.extend(embedded);
+        }
     }
     gathered.truncate(MAX_TRACKS);
+    cap_indexed_cues(&mut gathered);
     gathered
+}
+
+/// The search index keeps at most [`subtitles::MAX_CUES`] cues of one video, over all its
+/// tracks (the sidecars keep every cue): one completion's transaction stays short.
+fn cap_indexed_cues(gathered: &mut [GatheredSubtitle]) {
+    let mut room = subtitles::MAX_CUES;
+    for track in gathered {
+        track.cues.truncate(room);
+        room -= track.cues.len();
+    }
 }
 
 /// The files yt-dlp wrote: `{stem}.{lang}.{vtt|srt}`, regular files only (never through a
@@ -162,7 +186,7 @@ async fn embedded(
     timeout: Duration,
     source: &Path,
     probe: &Probe,
-    out_dir: &Path,
+    (raw_dir, out_dir): (&Path, &Path),
     mut taken: BTreeSet<SubtitleLang>,
 ) -> Vec<GatheredSubtitle> {
     let room = MAX_TRACKS.saturating_sub(taken.len());
@@ -181,7 +205,7 @@ async fn embedded(
             .find(|lang| !taken.contains(lang));
         let Some(lang) = lang else { continue };
         taken.insert(lang.clone());
-        let raw = out_dir.join(format!("embedded-{}.vtt", stream.index));
+        let raw = raw_dir.join(format!("{}.vtt", stream.index));
         wanted.push((stream.index, lang, raw));
     }
     let outputs: Vec<(u32, &Path)> = wanted.iter().map(|(i, _, p)| (*i, p.as_path())).collect();

@@ -123,13 +123,14 @@ on_both_backends! {
     }
 }
 
-/// Automatic captions come from a second yt-dlp run that reads back the download's own info
-/// JSON. No extractor offers them from a loopback page, so the test takes the info JSON the
-/// real yt-dlp prints for one and adds the captions a platform would list.
+/// Subtitles come from a second yt-dlp run that reads back the download's own info JSON, cut
+/// down to safe tracks. No extractor offers automatic captions from a loopback page, so the
+/// test takes the info JSON the real yt-dlp prints for one and adds what a platform would list:
+/// captions in many languages, and tracks that must never be fetched.
 #[tokio::test]
 async fn automatic_captions_are_fetched_only_in_the_wanted_languages() {
-    use prsnl::domain::subtitle_track::{AutoLang, SubtitleLang};
-    use prsnl::media::ytdlp::{DownloadRequest, captions};
+    use prsnl::domain::subtitle_track::AutoLang;
+    use prsnl::media::ytdlp::{DownloadRequest, subtitle_run};
 
     let server = crate::fixture_server::FixtureServer::start().await;
     let fixtures = crate::fixtures::fixtures();
@@ -170,6 +171,12 @@ async fn automatic_captions_are_fetched_only_in_the_wanted_languages() {
         "de-orig": offered("/auto/de.srt", "srt"),
         "fr": offered("/auto/fr.vtt", "vtt"),
     });
+    // An author's track in a language code that would climb out of the folder, and one in a
+    // format yt-dlp would hand to another program (past the proxy): neither is fetched.
+    info["subtitles"] = serde_json::json!({
+        "../../escape": offered("/auto/escape.vtt", "vtt"),
+        "es": [{"ext": "vtt", "url": server.url("/auto/es.vtt").replace("http://", "rtmp://")}],
+    });
 
     let work = tempfile::tempdir().unwrap();
     let wanted = vec![
@@ -192,24 +199,26 @@ async fn automatic_captions_are_fetched_only_in_the_wanted_languages() {
         subtitles: true,
         auto_captions: wanted.clone(),
     };
-    let langs: Vec<SubtitleLang> = ["en", "de-orig"]
-        .iter()
-        .map(|l| SubtitleLang::parse(l).unwrap())
-        .collect();
-    captions::fetch(&request, &info.to_string(), &langs).await;
+    let plan = subtitle_run::plan(&info.to_string(), &wanted).expect("captions to fetch");
+    subtitle_run::fetch(&request, &plan).await;
     assert_eq!(
         server.hits("/auto/fr.vtt"),
         0,
         "a language nobody asked for is never fetched"
     );
-    let mut written: Vec<String> = std::fs::read_dir(work.path().join("subs/auto"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    written.sort();
-    assert_eq!(written, ["j1.de-orig.srt", "j1.en.vtt"]);
+    assert_eq!(server.hits("/auto/escape.vtt"), 0);
+    let listed = |dir: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(work.path().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listed("subs/auto"), ["j1.de-orig.srt", "j1.en.vtt"]);
+    assert_eq!(listed("subs"), ["auto"], "nothing else was written");
     assert!(
-        !work.path().join("captions.info.json").exists(),
+        !work.path().join("subtitles.info.json").exists(),
         "the info JSON is removed"
     );
 }

@@ -140,12 +140,12 @@ impl ItemOutput {
             thumbnails_bytes: self.thumbnails_bytes,
             sha256: self.sha256,
             encoding: self.encoding,
+            subtitles: self.subtitles.iter().map(|s| s.track.clone()).collect(),
             cues: self
                 .subtitles
-                .iter()
-                .map(|s| (s.track.lang.clone(), s.cues.clone()))
+                .into_iter()
+                .map(|s| (s.track.lang, s.cues))
                 .collect(),
-            subtitles: self.subtitles.into_iter().map(|s| s.track).collect(),
             shared_paths,
         }
     }

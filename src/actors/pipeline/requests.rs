@@ -3,6 +3,7 @@
 
 use ractor::ActorRef;
 
+use super::output::Output;
 use super::{PipelineMsg, PipelineState};
 use crate::actors::storage::StorageMsg;
 use crate::clock;
@@ -10,6 +11,7 @@ use crate::context::ItemChange;
 use crate::db::DbError;
 use crate::db::jobs;
 use crate::db::removal;
+use crate::domain::layout::{FileKind, subtitle_path};
 use crate::domain::{ErrorCode, ItemId, ItemStatus, JobError};
 use crate::metrics::{Event, JobOutcome};
 
@@ -97,6 +99,9 @@ impl PipelineState {
         item: ItemId,
     ) -> Result<bool, JobError> {
         let mut making = Vec::new();
+        // Sidecars a finishing capture may have committed already (its row does not list
+        // them yet); they are named after its own video, which nobody else's row names.
+        let mut sidecars = Vec::new();
         for lease in self.in_flight.of_item(item) {
             let Some(running) =
                 self.stop_attempt(myself, &lease, "cancelled: the item is being deleted")
@@ -106,6 +111,14 @@ impl PipelineState {
             // A rendition still being made has no row yet, but may have a file soon.
             if let Some(quality) = running.quality {
                 making.push(running.item.paths.rendition(quality));
+            }
+            if let (Some(Output::Item(output)), None) = (&running.output, &running.shared) {
+                sidecars.extend(output.subtitles.iter().map(|sub| {
+                    (
+                        subtitle_path(&running.item.paths.file, sub.track.lang.as_str()),
+                        FileKind::Subtitle,
+                    )
+                }));
             }
         }
 
@@ -117,7 +130,14 @@ impl PipelineState {
         };
         self.ctx.served.forget_item(item);
         // Files another item shares stay until the last one goes.
-        let files = deleted.files();
+        let mut files = deleted.files();
+        if !deleted.files_shared {
+            for sidecar in sidecars {
+                if !files.contains(&sidecar) {
+                    files.push(sidecar);
+                }
+            }
+        }
         // The rows are gone, so nothing serves the item any more; the files follow without
         // holding up the Pipeline (Storage may be busy committing). If Storage is down they
         // stay behind as orphans for the sweep.

@@ -17,6 +17,7 @@ use crate::clock;
 use crate::context::ItemChange;
 use crate::db::items;
 use crate::db::jobs::Lease;
+use crate::domain::subtitle_track::{SubtitleLang, SubtitleTrack};
 use crate::domain::{ErrorCode, ItemKind, JobError, Progress, Stage};
 use crate::media::ytdlp::Downloaded;
 
@@ -181,13 +182,10 @@ impl PipelineState {
             return None;
         };
         match items::completed_with_content(&self.ctx.db, &sha256, item).await {
-            // Sharing takes the twin's subtitles; a capture bringing languages the twin lacks
-            // keeps its own copy rather than lose them (or hand them to the twin's owner).
-            Ok(Some(twin))
-                if !langs
-                    .iter()
-                    .all(|l| twin.subtitles.iter().any(|t| &t.lang == l)) =>
-            {
+            // Sharing takes the twin's subtitles: only a capture with the same languages
+            // shares; any other keeps its own copy rather than lose its tracks or take (or
+            // hand over) another owner's.
+            Ok(Some(twin)) if !same_languages(&langs, &twin.subtitles) => {
                 tracing::info!(job = %lease.job, %item, twin = %twin.id, "identical to a stored video but with other subtitles; storing its own copy");
                 Some(processed)
             }
@@ -208,4 +206,9 @@ impl PipelineState {
             }
         }
     }
+}
+
+/// Whether a capture's subtitle languages are exactly a stored twin's.
+fn same_languages(langs: &[SubtitleLang], twin: &[SubtitleTrack]) -> bool {
+    langs.len() == twin.len() && langs.iter().all(|l| twin.iter().any(|t| &t.lang == l))
 }

@@ -187,17 +187,17 @@ impl TryFrom<ItemRow> for Item {
                 .source_meta
                 .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or_default(),
+            // Lists written by this module from checked values; one that cannot be read (a
+            // row from another version) shows as empty rather than hiding the item.
             subtitles: row
                 .subtitles
-                .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("subtitles", &s)))
-                .transpose()?
+                .and_then(|s| serde_json::from_str(&s).ok())
                 .unwrap_or_default(),
             user: UserFields {
                 title: row.user_title,
                 tags: row
                     .user_tags
-                    .map(|t| serde_json::from_str(&t).map_err(|_| corrupt("user tags", &t)))
-                    .transpose()?
+                    .and_then(|t| serde_json::from_str(&t).ok())
                     .unwrap_or_default(),
                 note: row.note,
             },

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::super::items;
-use super::super::{Db, DbError, on_pool};
+use super::super::{Db, DbError, on_pool, on_tx};
 use super::index::{index_cues, index_item};
 use crate::domain::ItemId;
 use crate::domain::layout::{is_safe_relative_path, subtitle_path};
@@ -29,12 +29,22 @@ pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError>
     for batch in missing.chunks(BATCH) {
         let mut tx = db.begin_write().await?;
         for id in batch {
-            let id = ItemId::parse(id).map_err(|e| DbError::Corrupt(format!("items.id: {e}")))?;
-            index_item(&mut tx, id).await?;
-            indexed += 1;
+            // One row that cannot be read stays unindexed (and said); the rest go on.
+            let Ok(item) = ItemId::parse(id) else {
+                tracing::warn!(id = %id, "an item id that is not one; left out of the index");
+                continue;
+            };
+            match index_item(&mut tx, item).await {
+                Ok(()) => indexed += 1,
+                Err(e @ DbError::Corrupt(_)) => {
+                    tracing::warn!(%item, error = %e, "an item that cannot be read; left out of the index")
+                }
+                Err(e) => return Err(e),
+            }
         }
         tx.commit().await?;
     }
+    forget_orphans(db).await?;
 
     let without_cues: Vec<(String, String)> = on_pool!(db, pool => sqlx::query_as(
         "SELECT video_path, MAX(subtitles) FROM items WHERE status = 'completed' \
@@ -64,6 +74,30 @@ pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError>
         tx.commit().await?;
     }
     Ok((indexed, videos))
+}
+
+/// Index rows whose item is gone (a delete that raced an indexing on another instance).
+async fn forget_orphans(db: &Db) -> Result<(), DbError> {
+    let statements: &[&str] = match db {
+        Db::Sqlite(..) => &[
+            "DELETE FROM item_search WHERE rowid IN \
+             (SELECT doc FROM search_docs WHERE item_id NOT IN (SELECT id FROM items))",
+            "DELETE FROM search_docs WHERE item_id NOT IN (SELECT id FROM items)",
+            "DELETE FROM item_tags WHERE item_id NOT IN (SELECT id FROM items)",
+        ],
+        Db::Postgres(_) => &[
+            "DELETE FROM item_search WHERE item_id NOT IN (SELECT id FROM items)",
+            "DELETE FROM item_tags WHERE item_id NOT IN (SELECT id FROM items)",
+        ],
+    };
+    let mut tx = db.begin_write().await?;
+    for sql in statements {
+        on_tx!(&mut tx, conn => sqlx::query(*sql)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    tx.commit().await
 }
 
 /// The cues of a video's stored sidecars; a sidecar that cannot be read is left out.

@@ -95,28 +95,43 @@ pub struct Found {
     pub cue: Option<CueHit>,
 }
 
-/// Items matching the query (if any) whose own text ranks above subtitles.
+/// Items whose own text, or one of whose subtitle cues, holds every required term; the own
+/// text ranks above a cue, and the best cue is kept to say when. Only the asked owner's items
+/// are scored.
 const SQLITE_HITS: &str = "SELECT item_id, MAX(score) AS score, cue_id FROM ( \
     SELECT d.item_id AS item_id, 1000.0 - bm25(item_search, 10.0, 5.0, 3.0, 1.0) AS score, \
            CAST(NULL AS BIGINT) AS cue_id \
       FROM item_search JOIN search_docs d ON d.doc = item_search.rowid \
-     WHERE item_search MATCH $1 \
+      JOIN items fi ON fi.id = d.item_id \
+     WHERE item_search MATCH $1 AND ($5 IS NULL OR fi.owner = $5) \
     UNION ALL \
     SELECT i.id, -bm25(cue_search), c.id \
       FROM cue_search JOIN subtitle_cues c ON c.id = cue_search.rowid \
       JOIN items i ON i.video_path = c.video_path \
-     WHERE cue_search MATCH $1 \
+     WHERE cue_search MATCH $1 AND ($5 IS NULL OR i.owner = $5) \
   ) GROUP BY item_id";
 
 const POSTGRES_HITS: &str = "SELECT DISTINCT ON (item_id) item_id, score, cue_id FROM ( \
-    SELECT s.item_id, CAST(1000.0 + ts_rank(s.doc, to_tsquery('simple', $1)) AS FLOAT8) AS score, \
+    SELECT s.item_id, CAST(1000.0 AS FLOAT8) + ts_rank(s.doc, to_tsquery('simple', $1)) AS score, \
            CAST(NULL AS BIGINT) AS cue_id \
-      FROM item_search s WHERE s.doc @@ to_tsquery('simple', $1) \
+      FROM item_search s JOIN items fi ON fi.id = s.item_id \
+     WHERE s.doc @@ to_tsquery('simple', $1) AND ($5 IS NULL OR fi.owner = $5) \
     UNION ALL \
     SELECT i.id, CAST(ts_rank(c.doc, to_tsquery('simple', $1)) AS FLOAT8), c.id \
       FROM subtitle_cues c JOIN items i ON i.video_path = c.video_path \
-     WHERE c.doc @@ to_tsquery('simple', $1) \
+     WHERE c.doc @@ to_tsquery('simple', $1) AND ($5 IS NULL OR i.owner = $5) \
   ) h ORDER BY item_id, score DESC";
+
+/// An excluded term anywhere in an item (its own text or any cue of its video) excludes it.
+const SQLITE_EXCLUDED: &str = "items.id NOT IN (SELECT d.item_id FROM item_search \
+    JOIN search_docs d ON d.doc = item_search.rowid WHERE item_search MATCH $17) \
+    AND items.video_path NOT IN (SELECT c.video_path FROM cue_search \
+    JOIN subtitle_cues c ON c.id = cue_search.rowid WHERE cue_search MATCH $17)";
+
+const POSTGRES_EXCLUDED: &str = "items.id NOT IN (SELECT s.item_id FROM item_search s \
+    WHERE s.doc @@ to_tsquery('simple', $17)) \
+    AND items.video_path NOT IN (SELECT c.video_path FROM subtitle_cues c \
+    WHERE c.doc @@ to_tsquery('simple', $17))";
 
 const FILTERS: &str = "($2 IS NULL OR items.status = $2) AND ($3 IS NULL OR items.platform = $3) \
     AND ($4 IS NULL OR items.kind = $4) AND ($5 IS NULL OR items.owner = $5) \
@@ -139,38 +154,56 @@ fn order(sort: Sort, ascending: bool) -> &'static str {
     }
 }
 
-fn statement(hits: Option<&str>, sort: Sort, ascending: bool) -> String {
+/// The statement: `hits` and `excluded` are fixed texts of this file, the sort one of
+/// `order`'s; every value is bound.
+fn statement(hits: Option<&str>, excluded: Option<&str>, sort: Sort, ascending: bool) -> String {
     let sort = match (hits, sort) {
         (None, Sort::Relevance) => Sort::Captured,
         (_, sort) => sort,
     };
+    // `$17` is always used, so the statement takes the same arguments either way.
+    let excluded = excluded.map_or("$17 IS NULL".to_string(), |sql| format!("({sql})"));
+    let order = order(sort, ascending);
     match hits {
         Some(hits) => format!(
-            "SELECT items.*, hits.score AS hit_score, hits.cue_id AS hit_cue \
+            "SELECT items.*, hits.score AS hit_score, hc.lang AS cue_lang, hc.start_ms AS cue_start, \
+             hc.end_ms AS cue_end, hc.text AS cue_text \
              FROM ({hits}) AS hits JOIN items ON items.id = hits.item_id \
-             WHERE {FILTERS} ORDER BY {} LIMIT $15 OFFSET $16",
-            order(sort, ascending)
+             LEFT JOIN subtitle_cues hc ON hc.id = hits.cue_id \
+             WHERE {FILTERS} AND {excluded} ORDER BY {order} LIMIT $15 OFFSET $16"
         ),
         None => format!(
-            "SELECT items.*, CAST(NULL AS BIGINT) AS hit_cue FROM items \
-             WHERE $1 IS NULL AND {FILTERS} ORDER BY {} LIMIT $15 OFFSET $16",
-            order(sort, ascending)
+            "SELECT items.*, CAST(NULL AS TEXT) AS cue_lang, CAST(NULL AS BIGINT) AS cue_start, \
+             CAST(NULL AS BIGINT) AS cue_end, CAST(NULL AS TEXT) AS cue_text FROM items \
+             WHERE $1 IS NULL AND {FILTERS} AND {excluded} ORDER BY {order} LIMIT $15 OFFSET $16"
         ),
     }
 }
 
 pub async fn find(db: &Db, f: &Find) -> Result<Vec<Found>, DbError> {
-    let (hits, text) = match (&f.query, db) {
+    let sqlite = matches!(db, Db::Sqlite(..));
+    let (hits, excluded) = match (&f.query, sqlite) {
         (None, _) => (None, None),
-        (Some(q), Db::Sqlite(..)) => (Some(SQLITE_HITS), Some(q.to_fts5())),
-        (Some(q), Db::Postgres(_)) => (Some(POSTGRES_HITS), Some(q.to_tsquery())),
+        (Some(q), true) => (
+            Some(SQLITE_HITS),
+            q.to_fts5_excluded().map(|_| SQLITE_EXCLUDED),
+        ),
+        (Some(q), false) => (
+            Some(POSTGRES_HITS),
+            q.to_tsquery_excluded().map(|_| POSTGRES_EXCLUDED),
+        ),
     };
-    let sql = statement(hits, f.sort, f.ascending);
+    let (required, exclude) = match (&f.query, sqlite) {
+        (None, _) => (None, None),
+        (Some(q), true) => (Some(q.to_fts5_required()), q.to_fts5_excluded()),
+        (Some(q), false) => (Some(q.to_tsquery_required()), q.to_tsquery_excluded()),
+    };
+    let sql = statement(hits, excluded, f.sort, f.ascending);
     let limit = i64::from(f.limit);
     let offset = i64::try_from(f.offset).unwrap_or(i64::MAX);
-    let found: Vec<(Item, Option<i64>)> = on_pool!(db, pool => {
+    on_pool!(db, pool => {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(text.as_deref())
+            .bind(required.as_deref())
             .bind(f.status.map(ItemStatus::as_str))
             .bind(f.platform.map(Platform::as_str))
             .bind(f.kind.map(ItemKind::as_str))
@@ -186,36 +219,21 @@ pub async fn find(db: &Db, f: &Find) -> Result<Vec<Found>, DbError> {
             .bind(f.before.map(|id| id.to_string()))
             .bind(limit)
             .bind(offset)
+            .bind(exclude.as_deref())
             .fetch_all(pool)
             .await?;
-        rows.iter()
-            .map(|row| Ok((items::decode(row)?, row.try_get::<Option<i64>, _>("hit_cue")?)))
-            .collect::<Result<_, DbError>>()
-    })?;
-    let mut out = Vec::with_capacity(found.len());
-    for (item, cue) in found {
-        let cue = match cue {
-            Some(id) => cue_by_id(db, id).await?,
-            None => None,
-        };
-        out.push(Found { item, cue });
-    }
-    Ok(out)
-}
-
-async fn cue_by_id(db: &Db, id: i64) -> Result<Option<CueHit>, DbError> {
-    let row: Option<(String, i64, i64, String)> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT lang, start_ms, end_ms, text FROM subtitle_cues WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await)?;
-    row.map(|(lang, start, end, text)| {
-        Ok(CueHit {
-            lang,
-            start_ms: to_u64(start, "cue start")?,
-            end_ms: to_u64(end, "cue end")?,
-            text,
+        rows.iter().map(|row| {
+            let cue = match row.try_get::<Option<String>, _>("cue_lang")? {
+                Some(lang) => Some(CueHit {
+                    lang,
+                    start_ms: to_u64(row.try_get::<Option<i64>, _>("cue_start")?.unwrap_or(0), "cue start")?,
+                    end_ms: to_u64(row.try_get::<Option<i64>, _>("cue_end")?.unwrap_or(0), "cue end")?,
+                    text: row.try_get::<Option<String>, _>("cue_text")?.unwrap_or_default(),
+                }),
+                None => None,
+            };
+            Ok(Found { item: items::decode(row)?, cue })
         })
+        .collect()
     })
-    .transpose()
 }

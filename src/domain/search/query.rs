@@ -143,6 +143,32 @@ impl Query {
         terms.join(" & ")
     }
 
+    /// The terms that must all match, for FTS5 (exclusions apply to the whole item, so they
+    /// are checked apart: [`Query::to_fts5_excluded`]).
+    pub fn to_fts5_required(&self) -> String {
+        self.positive()
+            .map(fts5_term)
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// Any excluded term, for FTS5; `None` without exclusions.
+    pub fn to_fts5_excluded(&self) -> Option<String> {
+        let any: Vec<String> = self.negative().map(fts5_term).collect();
+        (!any.is_empty()).then(|| any.join(" OR "))
+    }
+
+    /// The terms that must all match, for `to_tsquery('simple', …)`.
+    pub fn to_tsquery_required(&self) -> String {
+        self.positive().map(ts_term).collect::<Vec<_>>().join(" & ")
+    }
+
+    /// Any excluded term, for `to_tsquery('simple', …)`; `None` without exclusions.
+    pub fn to_tsquery_excluded(&self) -> Option<String> {
+        let any: Vec<String> = self.negative().map(ts_term).collect();
+        (!any.is_empty()).then(|| any.join(" | "))
+    }
+
     /// Whether this token sequence (one field of an item, folded) satisfies the query: every
     /// positive term occurs and no negated one does. Tells which field a hit came from.
     pub fn matches_tokens(&self, folded: &[&str]) -> bool {

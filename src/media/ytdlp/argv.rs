@@ -66,11 +66,6 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
     args.push(temp);
     args.push("--output".into());
     args.push(format!("{}.%(ext)s", req.file_stem).into());
-    if req.subtitles {
-        args.extend(SUBTITLE_OPTIONS.iter().map(OsString::from));
-        args.push("--output".into());
-        args.push(format!("subtitle:{SUBTITLE_DIR}/{}.%(ext)s", req.file_stem).into());
-    }
     if let Some(proxy) = &req.proxy {
         args.push("--proxy".into());
         args.push(proxy.into());
@@ -83,25 +78,6 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
     args.push(req.url.as_str().into());
     args
 }
-
-/// Where subtitles land inside the work directory: a folder of their own, so the video stays
-/// the one `{stem}.*` file of the directory (`output.rs`).
-pub const SUBTITLE_DIR: &str = "subs";
-
-/// The author's subtitles (no automatic captions: with those, "all" would mean a hundred
-/// machine translations). yt-dlp appends the language code to the file name unchecked, so only
-/// codes of ASCII letters and digits in `-`-separated parts are asked for (each entry of
-/// `--sub-langs` is a regex matched against the whole code); that excludes `live_chat` too.
-/// Text formats only, as sources offer them; a subtitle that fails to download is a warning
-/// with `--ignore-errors` (a failing video still ends the run with an error status).
-const SUBTITLE_OPTIONS: &[&str] = &[
-    "--write-subs",
-    "--sub-langs",
-    "[a-z0-9]+(?:-[a-z0-9]+)*",
-    "--sub-format",
-    "vtt/srt/best",
-    "--ignore-errors",
-];
 
 /// `bv*+ba/b`, yt-dlp's default choice, restricted to the protocols it fetches itself.
 const PROXIED_FORMATS: &str = "bv*[protocol~='^(https?|m3u8(_native)?|http_dash_segments(_generator)?)$']\
@@ -181,14 +157,8 @@ mod tests {
         }
         let out = args.iter().position(|a| a == "--output").unwrap();
         assert_eq!(args[out + 1], "j1.%(ext)s");
-        assert!(
-            args.windows(2)
-                .any(|w| w == ["--output", "subtitle:subs/j1.%(ext)s"])
-        );
-        assert!(
-            args.windows(2)
-                .any(|w| w[0] == "--sub-langs" && !w[1].contains("all"))
-        );
+        // Subtitles come from a run of their own (`subtitle_run`), never from this one.
+        assert!(!args.iter().any(|a| a.contains("sub")), "{args:?}");
         assert!(
             args.windows(2)
                 .any(|w| w == ["--paths", "home:/media/temp/processing/j1-1"])

@@ -70,12 +70,6 @@ pub struct VideoInfo {
     pub categories: Option<serde_json::Value>,
     #[serde(default)]
     pub chapters: Option<serde_json::Value>,
-    /// Languages of the author's subtitles (the keys of yt-dlp's `subtitles` map).
-    #[serde(default, deserialize_with = "lenient_keys")]
-    pub subtitles: Vec<String>,
-    /// Languages of automatic captions on offer.
-    #[serde(default, deserialize_with = "lenient_keys")]
-    pub automatic_captions: Vec<String>,
 }
 
 impl VideoInfo {
@@ -132,15 +126,6 @@ fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
         serde_json::Value::String(s) => Some(s),
         _ => None,
     }))
-}
-
-/// The keys of a JSON object, or none when the extractor handed over something else.
-fn lenient_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let value = Option::<serde_json::Value>::deserialize(d)?;
-    Ok(match value {
-        Some(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
-        _ => Vec::new(),
-    })
 }
 
 /// The info JSON of an info line, as yt-dlp printed it.

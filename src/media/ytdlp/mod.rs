@@ -24,7 +24,6 @@ use crate::domain::subtitle_track::AutoLang;
 use crate::domain::CaptureUrl;
 
 mod argv;
-pub mod captions;
 pub mod install;
 mod launcher;
 mod lines;
@@ -33,14 +32,15 @@ mod refusals;
 pub mod release;
 mod run;
 mod stderr;
+pub mod subtitle_run;
 
-pub use argv::{SUBTITLE_DIR, argv};
-pub use captions::AUTO_DIR;
+pub use argv::argv;
 pub use lines::{Line, VideoInfo, parse_line};
 pub use output::{ALLOWED_EXTENSIONS, find_output};
 pub use refusals::check_info;
 pub use run::{Outcome, download};
 pub use stderr::{classify_failure, cookie_problem};
+pub use subtitle_run::{AUTO_DIR, SUBTITLE_DIR};
 
 /// Everything one download needs.
 #[derive(Debug, Clone)]
@@ -62,9 +62,10 @@ pub struct DownloadRequest {
     pub cookies: Option<PathBuf>,
     /// The tallest picture to prefer (`download.max_height`); `None`: the tallest there is.
     pub max_height: Option<u32>,
-    /// Also fetch the author's subtitles, into `subs/` of the work directory.
+    /// Also fetch the author's subtitles, into `subs/` of the work directory (by a second,
+    /// short run: `subtitle_run`).
     pub subtitles: bool,
-    /// Automatic captions wanted (fetched into `subs/auto/` by a second run).
+    /// Automatic captions wanted (fetched by the same second run, into `subs/auto/`).
     pub auto_captions: Vec<AutoLang>,
 }
 

@@ -13,14 +13,13 @@ use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::argv::argv;
-use super::captions;
 use super::lines::{Line, info_json, parse_line};
 use super::output::find_output;
 use super::refusals::check_info;
 use super::stderr::{classify_failure, cookie_problem};
+use super::subtitle_run::{self, SubtitlePlan};
 use super::{DownloadRequest, Downloaded};
 use crate::domain::source_meta::SourceMeta;
-use crate::domain::subtitle_track::SubtitleLang;
 use crate::domain::text;
 use crate::domain::{ErrorCode, JobError, Progress, Stage};
 use crate::media::process::{STDERR_TAIL, Tool, read_tail};
@@ -33,7 +32,7 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 const BUDGET_POLL: Duration = Duration::from_millis(100);
 
 /// Bytes under `dir` (one level of subdirectories deep, which is all yt-dlp creates).
-async fn dir_bytes(dir: &Path) -> u64 {
+pub(super) async fn dir_bytes(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![(dir.to_path_buf(), 0u8)];
     while let Some((current, depth)) = stack.pop() {
@@ -68,8 +67,8 @@ struct RunEnd {
     source_meta: SourceMeta,
     reported: Option<PathBuf>,
     announced_height: Option<u32>,
-    /// The info JSON and the automatic captions it offers that are wanted.
-    captions: Option<(String, Vec<SubtitleLang>)>,
+    /// The subtitles worth a second run.
+    subtitles: Option<SubtitlePlan>,
 }
 
 /// Runs one download to its end, reporting progress through `on_progress`.
@@ -102,10 +101,10 @@ pub async fn download(
         .and_then(Result::ok)
         .unwrap_or_default();
     let mut ended = ended;
-    let captions = ended.as_mut().ok().and_then(|end| end.captions.take());
+    let subtitles = ended.as_mut().ok().and_then(|end| end.subtitles.take());
     let result = ended.and_then(|end| collect_output(req, end, &stderr));
-    if let (Ok(_), Some((info, langs))) = (&result, captions) {
-        captions::fetch(req, &info, &langs).await;
+    if let (Ok(_), Some(plan)) = (&result, subtitles) {
+        subtitle_run::fetch(req, &plan).await;
     }
     Outcome {
         cookie_problem: cookie_problem(&stderr),
@@ -124,7 +123,7 @@ async fn follow_run(
     let deadline = Instant::now() + req.timeout;
     let mut budget_tick = tokio::time::interval(BUDGET_POLL);
     let (mut title, mut reported, mut announced_height) = (None, None, None);
-    let mut captions = None;
+    let mut subtitles = None;
     let mut source_meta = SourceMeta::default();
     loop {
         tokio::select! {
@@ -137,10 +136,9 @@ async fn follow_run(
                         title = info.title.as_deref().map(|t| text::clean(t, 300)).filter(|t| !t.is_empty());
                         announced_height = info.height;
                         source_meta = info.source_meta();
-                        let wanted = captions::wanted(&info, &req.auto_captions);
-                        captions = info_json(&line)
-                            .filter(|_| !wanted.is_empty())
-                            .map(|json| (json.to_string(), wanted));
+                        subtitles = info_json(&line)
+                            .filter(|_| req.subtitles)
+                            .and_then(|json| subtitle_run::plan(json, &req.auto_captions));
                     }
                     Line::Progress { downloaded, total } => {
                         // A server announcing more than the budget is refused before its bytes
@@ -182,7 +180,7 @@ async fn follow_run(
         source_meta,
         reported,
         announced_height,
-        captions,
+        subtitles,
     })
 }
 
