@@ -20,6 +20,7 @@ pub mod processing_worker;
 pub mod root;
 pub mod storage;
 pub mod supervision;
+pub mod webhooks;
 
 use std::sync::Arc;
 

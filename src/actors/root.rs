@@ -5,6 +5,7 @@
 //! ├── MetricsActor
 //! ├── StorageActor
 //! ├── BackupsActor (when serving)
+//! ├── WebhooksActor (when serving)
 //! ├── PipelineActor
 //! │   ├── DownloadSupervisor ── Downloader × 5 platforms
 //! │   └── ProcessingPool ────── ProcessingWorker × ≤ cores
@@ -33,6 +34,7 @@ use super::metrics::MetricsActor;
 use super::pipeline::{LostWork, PipelineActor};
 use super::storage::StorageActor;
 use super::supervision::{Children, RestartPolicy, follow};
+use super::webhooks::WebhooksActor;
 use super::{Env, Handles};
 use crate::context::AppContext;
 
@@ -41,6 +43,7 @@ pub enum RootChild {
     Metrics,
     Storage,
     Backups,
+    Webhooks,
     Pipeline,
     Watch,
     Bot,
@@ -53,6 +56,7 @@ impl RootChild {
             Self::Metrics => "metrics",
             Self::Storage => "storage",
             Self::Backups => "backups",
+            Self::Webhooks => "webhooks",
             Self::Pipeline => "pipeline",
             Self::Watch => "watch_folder",
             Self::Bot => "telegram_bot",
@@ -158,6 +162,12 @@ async fn spawn_child(
             .await?
             .0
             .get_cell(),
+        // Deliveries are sent by a serving process; a CLI capture's events wait for it.
+        RootChild::Webhooks if state.args.doors.http.is_none() => return Ok(()),
+        RootChild::Webhooks => Actor::spawn_linked(None, WebhooksActor, env, supervisor)
+            .await?
+            .0
+            .get_cell(),
         RootChild::Pipeline => Actor::spawn_linked(None, PipelineActor, env, supervisor)
             .await?
             .0
@@ -201,6 +211,7 @@ impl Actor for RootSupervisor {
             RootChild::Metrics,
             RootChild::Storage,
             RootChild::Backups,
+            RootChild::Webhooks,
             RootChild::Pipeline,
             RootChild::Watch,
             RootChild::Bot,

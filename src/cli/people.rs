@@ -307,7 +307,9 @@ async fn delete_all_items(db: &Db, media: &MediaRoot, user: &User) -> Result<u64
     let faults = crate::faults::Faults::default();
     let mut deleted = 0;
     for id in db::items::ids_of_owner(db, &user.id.to_string()).await? {
-        let Some(gone) = db::removal::delete_item(db, id, Vec::new(), &faults).await? else {
+        let Some(gone) =
+            db::removal::delete_item(db, id, Vec::new(), &faults, crate::clock::now()).await?
+        else {
             continue;
         };
         for (file, _) in gone.files() {

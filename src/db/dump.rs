@@ -32,7 +32,14 @@ pub const KEPT_TABLES: &[&str] = &[
 /// again, and a snapshot holds no live credential that a token would not also be), the
 /// leases of backups running at the time, and the history of backup runs (it describes the
 /// backup directory of the vault it ran in, not the vault).
-pub const NOT_KEPT_TABLES: &[&str] = &["sessions", "backup_leases", "backup_runs"];
+pub const NOT_KEPT_TABLES: &[&str] = &[
+    "sessions",
+    "backup_leases",
+    "backup_runs",
+    // Webhook deliveries: a restored vault does not tell receivers again what they were told.
+    "webhook_deliveries",
+    "webhook_events",
+];
 
 /// Tables derived from the kept ones: the search index (`search::derived`).
 pub use super::search::DERIVED_TABLES;

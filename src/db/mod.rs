@@ -34,6 +34,7 @@ pub mod twins;
 pub mod usage_history;
 pub mod user_fields;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;

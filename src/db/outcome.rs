@@ -7,8 +7,10 @@ use super::jobs::{Lease, Subject, transition};
 use super::quota;
 use super::renditions::{self, Rendition};
 use super::search;
+use super::webhooks;
 use super::{Db, DbError, Tx};
 use crate::domain::quota::Standing;
+use crate::domain::webhook::WebhookEvent;
 use crate::domain::{ItemId, ItemStatus, JobError, Timestamp};
 
 /// What a successful attempt leaves behind, written with the job's completion.
@@ -79,11 +81,11 @@ pub async fn complete(
             }
             items::mark_completed(&mut tx, item, completion, now).await?;
             search::index_item(&mut tx, item).await?;
-            if completion.shared_paths.is_none() {
-                let video = items::get_in(&mut tx, item).await?.map(|i| i.paths.file);
-                if let Some(video) = video {
-                    search::index_cues(&mut tx, &video, &completion.cues).await?;
+            if let Some(done) = items::get_in(&mut tx, item).await? {
+                if completion.shared_paths.is_none() {
+                    search::index_cues(&mut tx, &done.paths.file, &completion.cues).await?;
                 }
+                webhooks::record(&mut tx, WebhookEvent::Completed, &done, now).await?;
             }
             item
         }
@@ -208,6 +210,9 @@ pub(super) async fn fail_in(
     .await?;
     if held && subject.owns_item_status() {
         items::mark_failed(tx, subject.item, ItemStatus::Failed, error, now).await?;
+        if let Some(failed) = items::get_in(tx, subject.item).await? {
+            webhooks::record(tx, WebhookEvent::Failed, &failed, now).await?;
+        }
     }
     Ok(held)
 }

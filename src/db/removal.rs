@@ -7,8 +7,9 @@ use super::imports::owned_files_in;
 use super::items::{self, Item};
 use super::jobs;
 use super::renditions::{self, Rendition};
-use super::{Db, DbError, search};
+use super::{Db, DbError, search, webhooks};
 use crate::domain::layout::{FileKind, subtitle_path};
+use crate::domain::webhook::WebhookEvent;
 use crate::domain::{ItemId, ItemKind, ItemStatus, JobError, Timestamp};
 use crate::faults::{FaultPoint, Faults};
 
@@ -79,6 +80,7 @@ pub async fn delete_item(
     id: ItemId,
     making: Vec<String>,
     faults: &Faults,
+    now: Timestamp,
 ) -> Result<Option<Deleted>, DbError> {
     let mut tx = db.begin_write().await?;
     let Some(item) = items::get_in(&mut tx, id).await? else {
@@ -94,6 +96,7 @@ pub async fn delete_item(
     }
     items::delete_row(&mut tx, id).await?;
     search::remove_item(&mut tx, id).await?;
+    webhooks::record(&mut tx, WebhookEvent::Deleted, &item, now).await?;
     // Counted after the row is gone: on PostgreSQL the delete waits for an adoption of this
     // item's files that holds its row (`twins`), and the count then sees the adopter.
     let sharers = items::sharers(&mut tx, &item.paths.file, id).await?;

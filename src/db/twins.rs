@@ -14,6 +14,7 @@ use super::jobs::Lease;
 use super::outcome::{Completed, complete_job, finish_within_quota};
 use super::renditions::{self, Rendition};
 use super::{Db, DbError, Tx, on_pool, on_tx};
+use crate::domain::webhook::WebhookEvent;
 use crate::domain::{ItemId, JobId, Quality, Timestamp};
 
 /// What another item holds of the work an attempt is about to do.
@@ -205,6 +206,9 @@ async fn adopt_item(
         .map(|done| done.rows_affected()))?;
     if updated == 1 {
         super::search::index_item(tx, item).await?;
+        if let Some(done) = super::items::get_in(tx, item).await? {
+            super::webhooks::record(tx, WebhookEvent::Completed, &done, now).await?;
+        }
     }
     Ok(updated == 1)
 }

@@ -26,6 +26,7 @@ pub mod subtitles;
 pub mod text;
 pub mod time;
 pub mod user_fields;
+pub mod webhook;
 
 pub use capture_url::CaptureUrl;
 pub use error_code::{ErrorCode, JobError};

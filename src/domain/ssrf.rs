@@ -244,6 +244,15 @@ impl EgressPolicy {
         }
     }
 
+    /// The same policy (this service's own ports refused) with another allow-list: a
+    /// webhook's, which opens addresses to that webhook only, never to captures.
+    pub fn with_allow(&self, allow: Vec<AllowRule>) -> Self {
+        Self {
+            allow,
+            own_ports: self.own_ports.clone(),
+        }
+    }
+
     pub fn allow_rules(&self) -> &[AllowRule] {
         &self.allow
     }

@@ -28,6 +28,7 @@ mod storage_metrics;
 mod subtitles;
 mod telegram;
 mod videos;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -123,9 +124,21 @@ fn backup_routes(
     let one = warp::path!("admin" / "backups" / String)
         .and(warp::get())
         .and(who())
-        .and(with_ctx(ctx))
+        .and(with_ctx(ctx.clone()))
         .then(backups::get);
-    start.or(list).unify().or(one).unify().boxed()
+    let webhooks = warp::path!("admin" / "webhooks")
+        .and(warp::get())
+        .and(who())
+        .and(with_ctx(ctx))
+        .then(webhooks::log);
+    start
+        .or(list)
+        .unify()
+        .or(one)
+        .unify()
+        .or(webhooks)
+        .unify()
+        .boxed()
 }
 
 /// Every route of the API (and `/metrics`, unless it has a listener of its own).

@@ -15,9 +15,10 @@ use super::user_gauges::UserGauges;
 use crate::domain::{JobKind, Platform, Quality, Source};
 
 /// Actors a supervisor restarts, as named in `prsnl_actor_restarts_total`.
-pub const SUPERVISED_ACTORS: [&str; 10] = [
+pub const SUPERVISED_ACTORS: [&str; 11] = [
     "metrics",
     "backups",
+    "webhooks",
     "storage",
     "pipeline",
     "watch_folder",

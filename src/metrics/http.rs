@@ -37,13 +37,14 @@ pub enum Route {
     AdminToken,
     AdminStorageMetrics,
     AdminBackups,
+    AdminWebhooks,
     AdminBackup,
     /// Anything else (answered 404 or 405).
     Other,
 }
 
 impl Route {
-    pub const ALL: [Route; 27] = [
+    pub const ALL: [Route; 28] = [
         Self::Healthz,
         Self::Readyz,
         Self::Metrics,
@@ -69,6 +70,7 @@ impl Route {
         Self::AdminToken,
         Self::AdminStorageMetrics,
         Self::AdminBackups,
+        Self::AdminWebhooks,
         Self::AdminBackup,
         Self::Other,
     ];
@@ -100,6 +102,7 @@ impl Route {
             Self::AdminToken => "/api/admin/tokens/{id}",
             Self::AdminStorageMetrics => "/api/admin/storage/metrics",
             Self::AdminBackups => "/api/admin/backups",
+            Self::AdminWebhooks => "/api/admin/webhooks",
             Self::AdminBackup => "/api/admin/backups/{id}",
             Self::Other => "other",
         }
@@ -177,6 +180,7 @@ impl Route {
             [Some("api"), Some("session"), None, ..] => Self::Session,
             [Some("api"), Some("admin"), Some("users"), None, ..] => Self::AdminUsers,
             [Some("api"), Some("admin"), Some("backups"), None, ..] => Self::AdminBackups,
+            [Some("api"), Some("admin"), Some("webhooks"), None, ..] => Self::AdminWebhooks,
             [
                 Some("api"),
                 Some("admin"),

@@ -3,6 +3,7 @@
 
 pub mod egress;
 pub mod resolve;
+pub mod webhook;
 
 /// Chooses the TLS implementation of every HTTP client in the process (ring). Idempotent:
 /// later calls, from a second app in the same process, find it installed.

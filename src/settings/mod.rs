@@ -18,6 +18,7 @@ mod secret;
 mod sections;
 mod subtitles;
 mod values;
+mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use sections::{
 };
 pub use subtitles::SubtitleSettings;
 pub use values::{AccessLevel, ExtraHost, LogFormat, TelegramMode, X264Preset};
+pub use webhooks::WebhookSettings;
 
 /// The compiled-in defaults: every key, documented.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -60,6 +62,7 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub export: ExportSettings,
     pub subtitles: SubtitleSettings,
+    pub webhooks: Vec<WebhookSettings>,
 }
 
 /// Why the configuration cannot be used. The message always names the key.

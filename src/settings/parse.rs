@@ -43,6 +43,7 @@ pub(super) fn parse(raw: RawSettings) -> Result<Settings, SettingsError> {
         backup: super::backup::backup(raw.backup)?,
         export: super::backup::export(raw.export)?,
         subtitles: super::subtitles::subtitles(raw.subtitles)?,
+        webhooks: super::webhooks::webhooks(raw.webhooks)?,
     };
     settings.validate()?;
     Ok(settings)

@@ -32,6 +32,8 @@ pub(super) struct RawSettings {
     pub backup: RawBackup,
     pub export: RawExport,
     pub subtitles: super::subtitles::RawSubtitles,
+    #[serde(default)]
+    pub webhooks: Vec<super::webhooks::RawWebhook>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,9 +60,10 @@ const DB_TABLES: &[&str] = &[
 ];
 const DB_USE_CASES: &[(&str, &[&str])] = &[
     ("record", &["twins", "search"]),
-    ("twins", &["outcome", "search"]),
-    ("outcome", &["quota", "search"]),
-    ("removal", &["search"]),
+    ("twins", &["outcome", "search", "webhooks"]),
+    ("outcome", &["quota", "search", "webhooks"]),
+    ("removal", &["search", "webhooks"]),
+    ("webhooks", &[]),
     ("search", &[]),
     ("user_fields", &["search"]),
     ("recovery", &["outcome"]),

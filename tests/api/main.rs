@@ -42,3 +42,4 @@ mod telegram_fake;
 mod tool_freshness;
 mod video_api;
 mod watch_folder;
+mod webhooks;

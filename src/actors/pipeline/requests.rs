@@ -122,9 +122,10 @@ impl PipelineState {
             }
         }
 
-        let deleted = removal::delete_item(&self.ctx.db, item, making, &self.ctx.faults)
-            .await
-            .map_err(|e| self.database_unavailable("delete an item", e))?;
+        let deleted =
+            removal::delete_item(&self.ctx.db, item, making, &self.ctx.faults, clock::now())
+                .await
+                .map_err(|e| self.database_unavailable("delete an item", e))?;
         let Some(deleted) = deleted else {
             return Ok(false);
         };
