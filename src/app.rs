@@ -347,6 +347,8 @@ fn catch_up_search_index(ctx: &Arc<AppContext>) {
             Ok((items, videos)) => {
                 tracing::info!(items, videos, "brought the search index up to date")
             }
+            // Stopping closes the database under it; the next start goes on from there.
+            Err(_) if ctx.is_shutting_down() => {}
             Err(e) => tracing::error!(error = %e, "cannot bring the search index up to date"),
         }
     });

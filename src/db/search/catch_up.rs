@@ -16,6 +16,9 @@ use crate::domain::subtitles::{self, Cue, SubtitleFormat};
 /// Items indexed per transaction: short write transactions, so captures go on meanwhile.
 const BATCH: usize = 500;
 
+/// Videos whose sidecars are read and indexed per transaction.
+const VIDEO_BATCH: usize = 50;
+
 /// Indexes unindexed items and the cues of sidecars under `media_root`; returns how many
 /// items and video files it indexed.
 pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError> {
@@ -53,23 +56,28 @@ pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError>
         .fetch_all(pool)
         .await)?;
     let mut videos = 0;
-    for (video, tracks) in without_cues {
-        let Ok(tracks) = serde_json::from_str::<Vec<SubtitleTrack>>(&tracks) else {
-            continue;
-        };
+    for batch in without_cues.chunks(VIDEO_BATCH) {
         let root = media_root.to_path_buf();
-        let path = video.clone();
-        let cues = tokio::task::spawn_blocking(move || read_sidecars(&root, &path, &tracks))
-            .await
-            .unwrap_or_default();
-        if cues.is_empty() {
-            continue;
-        }
+        let batch = batch.to_vec();
+        let read = tokio::task::spawn_blocking(move || {
+            batch
+                .into_iter()
+                .filter_map(|(video, tracks)| {
+                    let tracks = serde_json::from_str::<Vec<SubtitleTrack>>(&tracks).ok()?;
+                    let cues = read_sidecars(&root, &video, &tracks);
+                    (!cues.is_empty()).then_some((video, cues))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
         let mut tx = db.begin_write().await?;
-        // Still stored (a delete may have come in between)?
-        if items::completed_names(&mut tx, &video).await? {
-            index_cues(&mut tx, &video, &cues).await?;
-            videos += 1;
+        for (video, cues) in read {
+            // Still stored (a delete may have come in between)?
+            if items::completed_names(&mut tx, &video).await? {
+                index_cues(&mut tx, &video, &cues).await?;
+                videos += 1;
+            }
         }
         tx.commit().await?;
     }

@@ -52,18 +52,27 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
     // is a number of ours, never text from a settings string.
     args.push("--format-sort".into());
     args.push(format_sort(req.max_height).into());
-    args.push("--socket-timeout".into());
-    args.push(req.socket_timeout_secs.to_string().into());
     args.push("--ffmpeg-location".into());
     args.push(req.ffmpeg.clone().into_os_string());
-    args.push("--paths".into());
-    let mut home = OsString::from("home:");
-    home.push(&req.work_dir);
-    args.push(home);
-    args.push("--paths".into());
-    let mut temp = OsString::from("temp:");
-    temp.push(&req.work_dir);
-    args.push(temp);
+    args.extend(job_options(req));
+    args.push("--".into());
+    args.push(req.url.as_str().into());
+    args
+}
+
+/// What every run of one job shares (the download and its subtitle run): the socket timeout,
+/// the job's own directory and file name, the egress proxy and the cookies' copy.
+pub(super) fn job_options(req: &DownloadRequest) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "--socket-timeout".into(),
+        req.socket_timeout_secs.to_string().into(),
+    ];
+    for kind in ["home:", "temp:"] {
+        let mut path = OsString::from(kind);
+        path.push(&req.work_dir);
+        args.push("--paths".into());
+        args.push(path);
+    }
     args.push("--output".into());
     args.push(format!("{}.%(ext)s", req.file_stem).into());
     if let Some(proxy) = &req.proxy {
@@ -74,8 +83,6 @@ pub fn argv(req: &DownloadRequest) -> Vec<OsString> {
         args.push("--cookies".into());
         args.push(cookies.clone().into_os_string());
     }
-    args.push("--".into());
-    args.push(req.url.as_str().into());
     args
 }
 

@@ -149,26 +149,9 @@ pub fn argv(req: &DownloadRequest, info_file: &Path) -> Vec<OsString> {
     .iter()
     .map(OsString::from)
     .collect();
-    args.push("--socket-timeout".into());
-    args.push(req.socket_timeout_secs.to_string().into());
-    for kind in ["home:", "temp:"] {
-        let mut path = OsString::from(kind);
-        path.push(&req.work_dir);
-        args.push("--paths".into());
-        args.push(path);
-    }
-    args.push("--output".into());
-    args.push(format!("{}.%(ext)s", req.file_stem).into());
+    args.extend(super::argv::job_options(req));
     args.push("--output".into());
     args.push(format!("subtitle:{SUBTITLE_DIR}/{}.%(ext)s", req.file_stem).into());
-    if let Some(proxy) = &req.proxy {
-        args.push("--proxy".into());
-        args.push(proxy.into());
-    }
-    if let Some(cookies) = &req.cookies {
-        args.push("--cookies".into());
-        args.push(cookies.clone().into_os_string());
-    }
     args.push("--load-info-json".into());
     args.push(info_file.as_os_str().to_owned());
     args
