@@ -99,9 +99,12 @@ impl Actor for BackupsActor {
         }
         let ctx = Arc::clone(&state.ctx);
         state.running = Some(AbortOnDropHandle::new(tokio::spawn(async move {
-            run_due(&ctx).await;
-            // The next due run, if any, starts without waiting for the tick.
-            let _ = myself.send_message(BackupsMsg::Tick);
+            // After a run that finished, the next due run, if any, starts without waiting for
+            // the tick; after nothing (or a postponement) the tick comes as usual — never at
+            // once, which would spin an idle service on the database.
+            if run_due(&ctx).await {
+                let _ = myself.send_message(BackupsMsg::Tick);
+            }
         })));
         Ok(())
     }
@@ -116,11 +119,12 @@ impl Actor for BackupsActor {
     }
 }
 
-/// Runs every due run this instance can claim, one after another.
-async fn run_due(ctx: &AppContext) {
+/// Runs the next due run this instance can claim; true when one ran to its end (completed or
+/// failed), so another may be due right after it.
+async fn run_due(ctx: &AppContext) -> bool {
     let settings = &ctx.settings.backup;
     match scheduled::run_next(&ctx.db, &ctx.media, settings, &ctx.lease_owner).await {
-        Ok(None) => {}
+        Ok(None) => false,
         Ok(Some((run, outcome))) => {
             let reason = if run.reason == "admin" {
                 "admin"
@@ -144,7 +148,11 @@ async fn run_due(ctx: &AppContext) {
                 reason,
                 outcome: label,
             });
+            !matches!(outcome, RunOutcome::Postponed)
         }
-        Err(e) => tracing::warn!(error = %e, "cannot run the due backup"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot run the due backup");
+            false
+        }
     }
 }
