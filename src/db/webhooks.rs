@@ -7,6 +7,7 @@ use sqlx::FromRow;
 use super::items::Item;
 use super::{Db, DbError, Tx, on_pool, on_tx, to_u64};
 use crate::domain::Timestamp;
+use crate::domain::layout::subtitle_path;
 use crate::domain::webhook::WebhookEvent;
 
 /// What a receiver is told about the item: the item as it was when the event happened.
@@ -29,6 +30,12 @@ pub fn snapshot(item: &Item) -> serde_json::Value {
                 "medium": item.paths.thumb_medium,
                 "large": item.paths.thumb_large,
             },
+            // Each subtitle sidecar by language, beside the file it belongs to.
+            "subtitles": item
+                .subtitles
+                .iter()
+                .map(|t| (t.lang.to_string(), subtitle_path(&item.paths.file, t.lang.as_str()).into()))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
         },
         "error": item.error.as_ref().map(|e| json!({"code": e.code.as_str(), "message": e.message})),
         "metadata": media.map(|m| json!({

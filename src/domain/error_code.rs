@@ -40,6 +40,8 @@ pub enum ErrorCode {
     NameTaken,
     /// The request body is larger than `server.max_body_kb`.
     PayloadTooLarge,
+    /// The body is declared as something this route does not read (it reads JSON).
+    UnsupportedMediaType,
     /// A malformed request: bad JSON, a missing field, a wrong method.
     BadRequest,
     /// A search query that cannot be run: only exclusions, or too long.
@@ -124,6 +126,7 @@ impl ErrorCode {
         Self::TooManyAttempts,
         Self::NameTaken,
         Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
         Self::BadRequest,
         Self::InvalidQuery,
         Self::ShuttingDown,
@@ -171,6 +174,7 @@ impl ErrorCode {
             Self::TooManyAttempts => "too_many_attempts",
             Self::NameTaken => "name_taken",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::BadRequest => "bad_request",
             Self::InvalidQuery => "invalid_query",
             Self::ShuttingDown => "shutting_down",
@@ -251,6 +255,7 @@ impl ErrorCode {
             Self::NotFound | Self::RenditionNotFound | Self::NotAVideo => 404,
             Self::NotReady => 409,
             Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::WouldUpscale => 422,
             Self::Internal => 500,
             Self::InsufficientStorage => 507,
@@ -387,6 +392,7 @@ mod tests {
             (ErrorCode::NotAVideo, 404),
             (ErrorCode::NotReady, 409),
             (ErrorCode::PayloadTooLarge, 413),
+            (ErrorCode::UnsupportedMediaType, 415),
             (ErrorCode::WouldUpscale, 422),
             (ErrorCode::TooLarge, 422),
             (ErrorCode::QuotaExceeded, 403),

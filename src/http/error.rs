@@ -135,12 +135,6 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         api.clone()
     } else if rejection.is_not_found() {
         ApiError::not_found("no such route")
-    } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::BadRequest,
-            "method not allowed on this route",
-        )
     } else if rejection.find::<reject::PayloadTooLarge>().is_some() {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -159,6 +153,14 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         ApiError::bad_request(ErrorCode::BadRequest, e.to_string())
     } else if let Some(e) = rejection.find::<reject::MissingHeader>() {
         ApiError::bad_request(ErrorCode::BadRequest, e.to_string())
+    } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
+        // Last of the known ones: another route on the same path with another method says
+        // this, while the route that took the method has the rejection that tells why.
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadRequest,
+            "method not allowed on this route",
+        )
     } else {
         ApiError::internal(format!("unhandled rejection: {rejection:?}"))
     };

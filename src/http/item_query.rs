@@ -93,7 +93,7 @@ pub fn parse(query: &HashMap<String, String>) -> Result<(Find, u32), ApiError> {
     let (before, offset) = match get("cursor").map(decode_cursor) {
         None => (None, 0),
         Some(Some(Cursor::Before(id))) if keyset => (Some(id), 0),
-        Some(Some(Cursor::Offset(n))) => (None, n),
+        Some(Some(Cursor::Offset(n, listing))) if listing == listing_key(query) => (None, n),
         Some(_) => {
             return Err(bad(
                 "invalid cursor (a cursor belongs to the listing that gave it)".into(),
@@ -174,18 +174,40 @@ fn seconds(value: Option<&str>, name: &str) -> Result<Option<f64>, ApiError> {
 }
 
 /// Where the next page starts: below an item (newest-first listings, stable while new items
-/// arrive) or after a number of results (searches and other sorts).
+/// arrive) or after a number of results (searches and other sorts) of one listing, named by
+/// its [`listing_key`]: a position means nothing in another search's results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
     Before(ItemId),
-    Offset(u64),
+    Offset(u64, u32),
+}
+
+/// Names a listing by everything that chooses and orders its results (all parameters but
+/// the cursor and the page size, which may change from page to page).
+pub fn listing_key(query: &HashMap<String, String>) -> u32 {
+    use sha2::{Digest, Sha256};
+    let mut pairs: Vec<(&String, &String)> = query
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "cursor" | "limit"))
+        .collect();
+    pairs.sort();
+    let mut hash = Sha256::new();
+    for (k, v) in pairs {
+        // Lengths first, so no two different lists of pairs hash the same bytes.
+        for part in [k, v] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    let digest = hash.finalize();
+    u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
 /// Cursors are opaque to clients.
 pub fn encode_cursor(cursor: Cursor) -> String {
     let inner = match cursor {
         Cursor::Before(id) => id.to_string(),
-        Cursor::Offset(n) => format!("+{n}"),
+        Cursor::Offset(n, listing) => format!("+{n}.{listing:08x}"),
     };
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(inner)
 }
@@ -196,7 +218,13 @@ fn decode_cursor(cursor: &str) -> Option<Cursor> {
         .ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
     match text.strip_prefix('+') {
-        Some(n) => n.parse().ok().map(Cursor::Offset),
+        Some(rest) => {
+            let (n, listing) = rest.split_once('.')?;
+            Some(Cursor::Offset(
+                n.parse().ok()?,
+                u32::from_str_radix(listing, 16).ok()?,
+            ))
+        }
         None => ItemId::parse(text).ok().map(Cursor::Before),
     }
 }
@@ -215,7 +243,11 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let id = ItemId::new();
-        for cursor in [Cursor::Before(id), Cursor::Offset(0), Cursor::Offset(150)] {
+        for cursor in [
+            Cursor::Before(id),
+            Cursor::Offset(0, 0),
+            Cursor::Offset(150, u32::MAX),
+        ] {
             assert_eq!(decode_cursor(&encode_cursor(cursor)), Some(cursor));
         }
         assert_eq!(decode_cursor("not a cursor"), None);

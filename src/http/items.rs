@@ -124,6 +124,7 @@ async fn list_page(
             (true, Some(last)) => Some(encode_cursor(Cursor::Before(last.item.id))),
             _ => Some(encode_cursor(Cursor::Offset(
                 find.offset + u64::from(limit),
+                item_query::listing_key(query),
             ))),
         }
     } else {
@@ -146,10 +147,17 @@ async fn list_page(
 }
 
 /// `PATCH /api/items/{id}`: the owner's (or an admin's) title, tags and note.
-pub async fn edit(id: String, principal: Principal, body: Bytes, ctx: Arc<AppContext>) -> Response {
+pub async fn edit(
+    id: String,
+    principal: Principal,
+    content_type: Option<String>,
+    body: Bytes,
+    ctx: Arc<AppContext>,
+) -> Response {
     respond(
         async {
             let item = load(&ctx, &principal, &id).await?;
+            super::json_type::require_json(content_type.as_deref())?;
             let patch = FieldsPatch::from_json(&body)
                 .map_err(|e| ApiError::bad_request(ErrorCode::BadRequest, e))?;
             let edited = crate::db::user_fields::edit(&ctx.db, item.id, &patch, clock::now())

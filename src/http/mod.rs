@@ -18,6 +18,7 @@ mod health;
 mod images;
 mod item_query;
 mod items;
+mod json_type;
 pub mod observe;
 mod people;
 mod people_routes;
@@ -184,6 +185,7 @@ pub fn routes(ctx: Arc<AppContext>, reach: Reach) -> BoxedFilter<(Response,)> {
     let edit = warp::path!("items" / String)
         .and(warp::patch())
         .and(who())
+        .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::content_length_limit(body_limit))
         .and(warp::body::bytes())
         .and(with_ctx(ctx.clone()))

@@ -134,7 +134,21 @@ fn convert(
         }
     };
     let cues = match subtitles::parse(&bytes, format) {
-        Ok(cues) => cues,
+        Ok(parsed) => {
+            if parsed.cues_dropped > 0 || parsed.texts_cut > 0 {
+                tracing::warn!(
+                    %lang,
+                    kept = parsed.cues.len(),
+                    cues_dropped = parsed.cues_dropped,
+                    texts_cut = parsed.texts_cut,
+                    max_cues = subtitles::MAX_CUES,
+                    max_cue_chars = subtitles::MAX_CUE_CHARS,
+                    "a subtitle file is larger than kept: cues past the cap are left out, \
+                     longer cue texts cut"
+                );
+            }
+            parsed.cues
+        }
         Err(e) => {
             tracing::warn!(%lang, error = %e, "a subtitle file is not usable; left out");
             return None;

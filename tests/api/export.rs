@@ -17,7 +17,7 @@ use crate::helpers::{Backend, TestApp, on_both_backends, sha256_hex, spawn_app};
 use crate::people::{As, capture_done, people, status};
 
 /// `prsnl export ARGS` on `settings`' database and media root, with `env` on top.
-async fn export(settings: &Settings, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) async fn export(settings: &Settings, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = prsnl();
     command
         .env("PRSNL_DATABASE__URL", settings.database.url.expose())

@@ -31,6 +31,7 @@ mod platforms;
 mod queue;
 mod quotas;
 mod search;
+mod search_window;
 mod shared_files;
 mod source_metadata;
 mod ssrf;

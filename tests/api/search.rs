@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::fixture_server::Route;
 use crate::helpers::{TestApp, on_both_backends, spawn_app};
-use crate::people::{json_of, people};
+use crate::people::{As, json_of, people};
 
 /// A page whose schema.org VideoObject describes a talk.
 fn talk_page(video_url: &str) -> String {
@@ -137,6 +137,11 @@ on_both_backends! {
         let (second, page) = search(&app, &format!("{}&limit=2&cursor={cursor}", q("127.0.0.1"))).await;
         assert_eq!(first.len() + second.len(), 3, "{page}");
         assert!(page["next_cursor"].is_null());
+        // A position in one search's results means nothing in another's.
+        let other = app.get_json(&format!("/api/items?{}&limit=2&cursor={cursor}", q("talk"))).await;
+        assert_eq!(other["error"]["code"], "bad_request", "{other}");
+        let sorted = app.get_json(&format!("/api/items?{}&sort=duration&cursor={cursor}", q("127.0.0.1"))).await;
+        assert_eq!(sorted["error"]["code"], "bad_request", "{sorted}");
 
         // The index is derived: emptied (as a restore or a database copy leaves it), the
         // catch-up at start builds it again, subtitle cues included (read from the sidecars).
@@ -191,6 +196,9 @@ on_both_backends! {
         assert_eq!(only_not["error"]["code"], "invalid_query", "{only_not}");
         let long = app.get_json(&format!("/api/items?{}", q(&"word ".repeat(200)))).await;
         assert_eq!(long["error"]["code"], "invalid_query", "{long}");
+        // A word longer than any indexed word is refused, not dropped (which would widen the search).
+        let overlong = app.get_json(&format!("/api/items?{}", q(&format!("talk {}", "z".repeat(65))))).await;
+        assert_eq!(overlong["error"]["code"], "invalid_query", "{overlong}");
         assert_eq!(app.get_json("/api/items?sort=relevance").await["error"]["code"], "bad_request");
         assert_eq!(app.get_json("/api/items?min_duration=soon").await["error"]["code"], "bad_request");
     }
@@ -245,6 +253,21 @@ on_both_backends! {
             let (status, error) = json_of(&app, &p.a, Method::PATCH, &path, Some(body)).await;
             assert_eq!((status, error["error"]["code"].as_str()), (400, Some(code)), "{error}");
         }
+        let As::Token(token) = &p.a else { unreachable!() };
+        // A client of their own: the server closes a connection whose body it refused unread.
+        let client = reqwest::Client::new();
+        let raw = |content_type: &str, body: String| {
+            client.patch(app.url(&path)).bearer_auth(token).header("content-type", content_type.to_string()).body(body)
+        };
+        // A body declared as something else is not read as JSON; one over the limit is too large.
+        let form = raw("text/plain", json!({"title": "by a form"}).to_string()).send().await.unwrap();
+        assert_eq!(form.status().as_u16(), 415);
+        assert_eq!(form.json::<Value>().await.unwrap()["error"]["code"], "unsupported_media_type");
+        let huge = raw("application/json", json!({"note": "n".repeat(100_000)}).to_string()).send().await.unwrap();
+        assert_eq!(huge.status().as_u16(), 413, "not 405 from the GET route on the same path");
+        assert_eq!(huge.json::<Value>().await.unwrap()["error"]["code"], "payload_too_large");
+        let (_, item_now) = json_of(&app, &p.a, Method::GET, &path, None).await;
+        assert_eq!(item_now["title"], "Grandma's 90th <script>alert(1)</script>", "nothing changed: {item_now}");
         let (code, cleared) = json_of(&app, &p.a, Method::PATCH, &path, Some(json!({"title": null, "tags": []}))).await;
         assert_eq!(code, 200);
         assert_eq!(cleared["title"], "Holiday");

@@ -26,6 +26,28 @@ fn page() -> &'static str {
      </video></body></html>"
 }
 
+/// Every file under `root`, relative, `/`-separated.
+fn walkdir_files(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out
+}
+
 on_both_backends! {
     async fn a_pages_subtitles_are_kept_served_counted_and_removed(backend: Backend) {
         let app = spawn_app(backend).await;
@@ -76,6 +98,22 @@ on_both_backends! {
         assert!(app.files_under("").iter().all(|p| !p.contains("evil")));
         let stats = app.get_json("/api/storage/stats").await;
         assert_eq!(stats["subtitles"]["files"], 2, "{stats}");
+
+        // An export puts each track beside the video, named as media servers look for them.
+        let outside = tempfile::tempdir().unwrap();
+        let dir = outside.path().join("export");
+        let run = crate::export::export(&app.settings, &[dir.to_str().unwrap()], &[]).await;
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let video = walkdir_files(&dir).into_iter().find(|p| p.ends_with(".mp4")).expect("the video exported");
+        let stem = video.trim_end_matches(".mp4");
+        for lang in ["de", "en"] {
+            let exported = std::fs::read(dir.join(format!("{stem}.{lang}.vtt"))).expect("a subtitle beside the video");
+            let served = app.client.get(app.url(&format!("/api/videos/{id}/subtitles/{lang}"))).send().await.unwrap();
+            assert_eq!(exported, served.bytes().await.unwrap(), "{lang}");
+        }
+        let info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{stem}.info.json"))).unwrap()).unwrap();
+        assert_eq!(info["files"]["subtitles"]["en"], format!("{}.en.vtt", stem.rsplit('/').next().unwrap()), "{info}");
         let deleted = app.client.delete(app.url(&format!("/api/videos/{id}"))).send().await.unwrap();
         assert!(deleted.status().is_success());
         let gone = wait_for(Duration::from_secs(10), || async { app.files_under("subtitles").is_empty() }).await;

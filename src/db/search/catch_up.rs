@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use super::super::items;
-use super::super::{Db, DbError, on_pool, on_tx};
+use super::super::{Db, DbError, Tx, on_pool, on_tx};
+use super::bulk;
 use super::index::{index_cues, index_item};
 use crate::domain::ItemId;
 use crate::domain::layout::{is_safe_relative_path, subtitle_path};
@@ -19,18 +20,31 @@ const BATCH: usize = 500;
 /// Videos whose sidecars are read and indexed per transaction.
 const VIDEO_BATCH: usize = 50;
 
+/// After indexing this many items or videos at once, SQLite's index is merged into one
+/// segment: a search reads each word's list from every segment, and a bulk catch-up leaves
+/// dozens (merging 100,000 items took about a second and halved the time of common-word
+/// searches).
+const MERGE_AFTER: u64 = 1_000;
+
 /// Indexes unindexed items and the cues of sidecars under `media_root`; returns how many
 /// items and video files it indexed.
 pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError> {
     let missing: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(match db {
-        Db::Sqlite(..) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM search_docs)",
-        Db::Postgres(_) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM item_search)",
+        // Oldest first: SQLite numbers index rows in the order they are written, and a
+        // search's ranking window (`find`) takes the highest numbers as the newest.
+        Db::Sqlite(..) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM search_docs) ORDER BY id",
+        Db::Postgres(_) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM item_search) ORDER BY id",
     })
     .fetch_all(pool)
     .await)?;
     let mut indexed = 0;
     for batch in missing.chunks(BATCH) {
         let mut tx = db.begin_write().await?;
+        if let Tx::Postgres(conn) = &mut tx {
+            indexed += bulk::index_items(conn, batch).await?;
+            tx.commit().await?;
+            continue;
+        }
         for id in batch {
             // One row that cannot be read stays unindexed (and said); the rest go on.
             let Ok(item) = ItemId::parse(id) else {
@@ -81,7 +95,28 @@ pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError>
         }
         tx.commit().await?;
     }
+    if indexed + videos >= MERGE_AFTER {
+        merge_segments(db).await?;
+    }
     Ok((indexed, videos))
+}
+
+/// Merges each SQLite full-text index into one segment (PostgreSQL's GIN needs no such step).
+async fn merge_segments(db: &Db) -> Result<(), DbError> {
+    if let Db::Sqlite(..) = db {
+        let mut tx = db.begin_write().await?;
+        for sql in [
+            "INSERT INTO item_search (item_search) VALUES ('optimize')",
+            "INSERT INTO cue_search (cue_search) VALUES ('optimize')",
+        ] {
+            on_tx!(&mut tx, conn => sqlx::query(sql)
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected()))?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// Index rows whose item is gone (a delete that raced an indexing on another instance).
@@ -122,7 +157,7 @@ fn read_sidecars(
                 return None;
             }
             let bytes = std::fs::read(root.join(&relative)).ok()?;
-            let cues = subtitles::parse(&bytes, SubtitleFormat::Vtt).ok()?;
+            let cues = subtitles::parse(&bytes, SubtitleFormat::Vtt).ok()?.cues;
             Some((track.lang.clone(), cues))
         })
         .collect()

@@ -1,15 +1,17 @@
 //! The search and the filtered listing: matching items, ranked or sorted, on either database.
 //!
-//! One statement per call. With a query, a `hits` subquery finds the items whose own text
-//! matches and the items whose video has a matching subtitle cue (the best cue kept, to say
-//! when), ranks an item's own text above a cue; the filters and the sort then apply to
-//! `items` as for a plain listing. Every filter is a bound value; the sort is one of a few
-//! fixed clauses.
+//! With a query, the items whose own text matches and the items whose video has a matching
+//! subtitle cue are found (the cue kept, to say when); the filters and the sort then apply
+//! to `items` as for a plain listing. By relevance, the newest [`RANK_WINDOW`] matches of
+//! each index are ranked (an item's own text above a cue) and come first; the rest, when a
+//! term is that common, follow newest first (`find_sql` says why). Below the window every
+//! match is ranked, so the order is the full ranking. The statements are in `find_sql`.
 
 use sqlx::Row;
 
 use super::super::items::{self, Item};
 use super::super::{Db, DbError, on_pool, to_u64};
+use super::find_sql::{self, Backend, RANK_WINDOW};
 use crate::domain::search::Query;
 use crate::domain::{ItemId, ItemKind, ItemStatus, Platform};
 
@@ -95,145 +97,218 @@ pub struct Found {
     pub cue: Option<CueHit>,
 }
 
-/// Items whose own text, or one of whose subtitle cues, holds every required term; the own
-/// text ranks above a cue, and the best cue is kept to say when. Only the asked owner's items
-/// are scored.
-const SQLITE_HITS: &str = "SELECT item_id, MAX(score) AS score, cue_id FROM ( \
-    SELECT d.item_id AS item_id, 1000.0 - bm25(item_search, 10.0, 5.0, 3.0, 1.0) AS score, \
-           CAST(NULL AS BIGINT) AS cue_id \
-      FROM item_search JOIN search_docs d ON d.doc = item_search.rowid \
-      JOIN items fi ON fi.id = d.item_id \
-     WHERE item_search MATCH $1 AND ($5 IS NULL OR fi.owner = $5) \
-    UNION ALL \
-    SELECT i.id, -bm25(cue_search), c.id \
-      FROM cue_search JOIN subtitle_cues c ON c.id = cue_search.rowid \
-      JOIN items i ON i.video_path = c.video_path \
-     WHERE cue_search MATCH $1 AND ($5 IS NULL OR i.owner = $5) \
-  ) GROUP BY item_id";
+/// How the ranked window of a search came out.
+#[derive(Debug, Clone, Copy)]
+struct WindowCounts {
+    /// Matches in each index's window: a full window may have left matches out.
+    own: i64,
+    cue: i64,
+    /// The window's items that pass the filters: the ranked part of the whole order.
+    ranked: i64,
+}
 
-const POSTGRES_HITS: &str = "SELECT DISTINCT ON (item_id) item_id, score, cue_id FROM ( \
-    SELECT s.item_id, CAST(1000.0 AS FLOAT8) + ts_rank(s.doc, to_tsquery('simple', $1)) AS score, \
-           CAST(NULL AS BIGINT) AS cue_id \
-      FROM item_search s JOIN items fi ON fi.id = s.item_id \
-     WHERE s.doc @@ to_tsquery('simple', $1) AND ($5 IS NULL OR fi.owner = $5) \
-    UNION ALL \
-    SELECT i.id, CAST(ts_rank(c.doc, to_tsquery('simple', $1)) AS FLOAT8), c.id \
-      FROM subtitle_cues c JOIN items i ON i.video_path = c.video_path \
-     WHERE c.doc @@ to_tsquery('simple', $1) AND ($5 IS NULL OR i.owner = $5) \
-  ) h ORDER BY item_id, score DESC";
-
-/// An excluded term anywhere in an item (its own text or any cue of its video) excludes it.
-const SQLITE_EXCLUDED: &str = "items.id NOT IN (SELECT d.item_id FROM item_search \
-    JOIN search_docs d ON d.doc = item_search.rowid WHERE item_search MATCH $17) \
-    AND items.video_path NOT IN (SELECT c.video_path FROM cue_search \
-    JOIN subtitle_cues c ON c.id = cue_search.rowid WHERE cue_search MATCH $17)";
-
-const POSTGRES_EXCLUDED: &str = "items.id NOT IN (SELECT s.item_id FROM item_search s \
-    WHERE s.doc @@ to_tsquery('simple', $17)) \
-    AND items.video_path NOT IN (SELECT c.video_path FROM subtitle_cues c \
-    WHERE c.doc @@ to_tsquery('simple', $17))";
-
-const FILTERS: &str = "($2 IS NULL OR items.status = $2) AND ($3 IS NULL OR items.platform = $3) \
-    AND ($4 IS NULL OR items.kind = $4) AND ($5 IS NULL OR items.owner = $5) \
-    AND ($6 IS NULL OR EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = items.id AND t.tag = $6)) \
-    AND ($7 IS NULL OR items.uploader_key = $7) \
-    AND ($8 IS NULL OR items.created_at >= $8) AND ($9 IS NULL OR items.created_at < $9) \
-    AND ($10 IS NULL OR items.upload_date >= $10) AND ($11 IS NULL OR items.upload_date <= $11) \
-    AND ($12 IS NULL OR items.duration_seconds >= $12) AND ($13 IS NULL OR items.duration_seconds <= $13) \
-    AND ($14 IS NULL OR items.id < $14)";
-
-fn order(sort: Sort, ascending: bool) -> &'static str {
-    match (sort, ascending) {
-        (Sort::Relevance, _) => "hit_score DESC, items.id DESC",
-        (Sort::Captured, false) => "items.id DESC",
-        (Sort::Captured, true) => "items.id ASC",
-        (Sort::Uploaded, false) => "items.upload_date DESC NULLS LAST, items.id DESC",
-        (Sort::Uploaded, true) => "items.upload_date ASC NULLS LAST, items.id ASC",
-        (Sort::Duration, false) => "items.duration_seconds DESC NULLS LAST, items.id DESC",
-        (Sort::Duration, true) => "items.duration_seconds ASC NULLS LAST, items.id ASC",
+impl WindowCounts {
+    fn full(self, window: i64) -> bool {
+        self.own >= window || self.cue >= window
     }
 }
 
-/// The statement: `hits` and `excluded` are fixed texts of this file, the sort one of
-/// `order`'s; every value is bound.
-fn statement(hits: Option<&str>, excluded: Option<&str>, sort: Sort, ascending: bool) -> String {
-    let sort = match (hits, sort) {
-        (None, Sort::Relevance) => Sort::Captured,
-        (_, sort) => sort,
-    };
-    // `$17` is always used, so the statement takes the same arguments either way.
-    let excluded = excluded.map_or("$17 IS NULL".to_string(), |sql| format!("({sql})"));
-    let order = order(sort, ascending);
-    match hits {
-        Some(hits) => format!(
-            "SELECT items.*, hits.score AS hit_score, hc.lang AS cue_lang, hc.start_ms AS cue_start, \
-             hc.end_ms AS cue_end, hc.text AS cue_text \
-             FROM ({hits}) AS hits JOIN items ON items.id = hits.item_id \
-             LEFT JOIN subtitle_cues hc ON hc.id = hits.cue_id \
-             WHERE {FILTERS} AND {excluded} ORDER BY {order} LIMIT $15 OFFSET $16"
-        ),
-        None => format!(
-            "SELECT items.*, CAST(NULL AS TEXT) AS cue_lang, CAST(NULL AS BIGINT) AS cue_start, \
-             CAST(NULL AS BIGINT) AS cue_end, CAST(NULL AS TEXT) AS cue_text FROM items \
-             WHERE $1 IS NULL AND {FILTERS} AND {excluded} ORDER BY {order} LIMIT $15 OFFSET $16"
-        ),
-    }
+/// One statement's answer: the items, and the window's counts when it gives them.
+struct Answer {
+    found: Vec<Found>,
+    counts: Option<WindowCounts>,
 }
 
 pub async fn find(db: &Db, f: &Find) -> Result<Vec<Found>, DbError> {
-    let sqlite = matches!(db, Db::Sqlite(..));
-    let (hits, excluded) = match (&f.query, sqlite) {
-        (None, _) => (None, None),
-        (Some(q), true) => (
-            Some(SQLITE_HITS),
-            q.to_fts5_excluded().map(|_| SQLITE_EXCLUDED),
+    find_with_window(db, f, RANK_WINDOW).await
+}
+
+/// [`find`] with another ranking window: the newest `window` matches of each index are
+/// ranked, the rest follow newest first (tests walk the window's edge with a small one).
+pub async fn find_with_window(db: &Db, f: &Find, window: i64) -> Result<Vec<Found>, DbError> {
+    let size = window.max(1);
+    let backend = match db {
+        Db::Sqlite(..) => Backend::Sqlite,
+        Db::Postgres(_) => Backend::Postgres,
+    };
+    let mut ask = Asker {
+        db,
+        f,
+        terms: None,
+        window: None,
+    };
+    let Some(query) = &f.query else {
+        return Ok(ask
+            .page(find_sql::listing(backend, f.sort, f.ascending))
+            .await?
+            .found);
+    };
+    let (required, excluded, whole) = match backend {
+        Backend::Sqlite => (
+            query.to_fts5_required(),
+            query.to_fts5_excluded(),
+            query.to_fts5(),
         ),
-        (Some(q), false) => (
-            Some(POSTGRES_HITS),
-            q.to_tsquery_excluded().map(|_| POSTGRES_EXCLUDED),
+        Backend::Postgres => (
+            query.to_tsquery_required(),
+            query.to_tsquery_excluded(),
+            query.to_tsquery(),
         ),
     };
-    let (required, exclude) = match (&f.query, sqlite) {
-        (None, _) => (None, None),
-        (Some(q), true) => (Some(q.to_fts5_required()), q.to_fts5_excluded()),
-        (Some(q), false) => (Some(q.to_tsquery_required()), q.to_tsquery_excluded()),
+    ask.terms = Some(Terms {
+        required: &required,
+        excluded: excluded.as_deref(),
+    });
+    let excludes = excluded.is_some();
+    if f.sort != Sort::Relevance {
+        let sql = find_sql::sorted_matches(backend, excludes, f.sort, f.ascending);
+        return Ok(ask.page(sql).await?.found);
+    }
+    ask.window = Some((size, whole.as_str()));
+    let wanted = f.limit as usize;
+    // Own text ranks above every cue: when its window fills the page, that is the page.
+    let own = ask.page(find_sql::own_page(backend, excludes)).await?;
+    if own.found.len() >= wanted {
+        return Ok(own.found);
+    }
+    let page = ask.page(find_sql::ranked_page(backend, excludes)).await?;
+    let mut found = page.found;
+    if found.len() >= wanted {
+        return Ok(found);
+    }
+    let counts = match page.counts {
+        Some(counts) => counts,
+        None => {
+            ask.counts(find_sql::ranked_counts(backend, excludes))
+                .await?
+        }
     };
-    let sql = statement(hits, excluded, f.sort, f.ascending);
-    let limit = i64::from(f.limit);
-    let offset = i64::try_from(f.offset).unwrap_or(i64::MAX);
-    on_pool!(db, pool => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(required.as_deref())
-            .bind(f.status.map(ItemStatus::as_str))
-            .bind(f.platform.map(Platform::as_str))
-            .bind(f.kind.map(ItemKind::as_str))
-            .bind(f.owner.as_deref())
-            .bind(f.tag.as_deref())
-            .bind(f.uploader.as_deref())
-            .bind(f.captured_from_ms)
-            .bind(f.captured_to_ms)
-            .bind(f.uploaded_from.as_deref())
-            .bind(f.uploaded_to.as_deref())
-            .bind(f.min_duration)
-            .bind(f.max_duration)
-            .bind(f.before.map(|id| id.to_string()))
-            .bind(limit)
-            .bind(offset)
-            .bind(exclude.as_deref())
-            .fetch_all(pool)
-            .await?;
-        rows.iter().map(|row| {
-            let cue = match row.try_get::<Option<String>, _>("cue_lang")? {
-                Some(lang) => Some(CueHit {
-                    lang,
-                    start_ms: to_u64(row.try_get::<Option<i64>, _>("cue_start")?.unwrap_or(0), "cue start")?,
-                    end_ms: to_u64(row.try_get::<Option<i64>, _>("cue_end")?.unwrap_or(0), "cue end")?,
-                    text: row.try_get::<Option<String>, _>("cue_text")?.unwrap_or_default(),
-                }),
-                None => None,
+    if counts.full(size) {
+        // The page reaches past the ranked items: the rest follow, newest first.
+        let ranked = u64::try_from(counts.ranked).unwrap_or(0);
+        let offset = f.offset.saturating_sub(ranked);
+        let limit = u32::try_from(wanted - found.len()).unwrap_or(u32::MAX);
+        let sql = find_sql::past_window(backend, excludes);
+        found.extend(ask.at(sql, offset, limit).await?.found);
+    }
+    Ok(found)
+}
+
+/// A search's terms in the database's syntax.
+#[derive(Clone, Copy)]
+struct Terms<'a> {
+    required: &'a str,
+    excluded: Option<&'a str>,
+}
+
+/// Binds `$1`–`$17` (and `$18`–`$19`, the window and the whole query, when given) in the
+/// order `find_sql` numbers them.
+macro_rules! bind_all {
+    ($query:expr, $f:expr, $terms:expr, $window:expr, $offset:expr, $limit:expr) => {{
+        let mut query = $query
+            .bind($terms.map(|t: Terms<'_>| t.required))
+            .bind($f.status.map(ItemStatus::as_str))
+            .bind($f.platform.map(Platform::as_str))
+            .bind($f.kind.map(ItemKind::as_str))
+            .bind($f.owner.as_deref())
+            .bind($f.tag.as_deref())
+            .bind($f.uploader.as_deref())
+            .bind($f.captured_from_ms)
+            .bind($f.captured_to_ms)
+            .bind($f.uploaded_from.as_deref())
+            .bind($f.uploaded_to.as_deref())
+            .bind($f.min_duration)
+            .bind($f.max_duration)
+            .bind($f.before.map(|id| id.to_string()))
+            .bind(i64::from($limit))
+            .bind(i64::try_from($offset).unwrap_or(i64::MAX))
+            .bind($terms.and_then(|t: Terms<'_>| t.excluded));
+        if let Some((size, whole)) = $window {
+            query = query.bind(size).bind(whole);
+        }
+        query
+    }};
+}
+
+/// What every statement of one search is asked with.
+struct Asker<'a> {
+    db: &'a Db,
+    f: &'a Find,
+    terms: Option<Terms<'a>>,
+    window: Option<(i64, &'a str)>,
+}
+
+impl Asker<'_> {
+    /// The page `f` asks for.
+    async fn page(&self, sql: String) -> Result<Answer, DbError> {
+        self.at(sql, self.f.offset, self.f.limit).await
+    }
+
+    async fn at(&self, sql: String, offset: u64, limit: u32) -> Result<Answer, DbError> {
+        let (f, terms, window) = (self.f, self.terms, self.window);
+        on_pool!(self.db, pool => {
+            let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), f, terms, window, offset, limit)
+                .fetch_all(pool)
+                .await?;
+            let counts = match rows.first() {
+                Some(row) if row.try_get::<i64, _>("ranked_n").is_ok() => Some(window_counts(row)?),
+                _ => None,
             };
-            Ok(Found { item: items::decode(row)?, cue })
+            let found = rows.iter().map(found).collect::<Result<Vec<_>, DbError>>()?;
+            Ok(Answer { found, counts })
         })
-        .collect()
+    }
+
+    async fn counts(&self, sql: String) -> Result<WindowCounts, DbError> {
+        let (f, terms, window) = (self.f, self.terms, self.window);
+        on_pool!(self.db, pool => {
+            let row = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), f, terms, window, 0u64, 0u32)
+                .fetch_one(pool)
+                .await?;
+            window_counts(&row)
+        })
+    }
+}
+
+fn window_counts<R: Row>(row: &R) -> Result<WindowCounts, DbError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(WindowCounts {
+        own: row.try_get("own_n")?,
+        cue: row.try_get("cue_n")?,
+        ranked: row.try_get("ranked_n")?,
+    })
+}
+
+fn found<R: Row>(row: &R) -> Result<Found, DbError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    items::ItemRow: for<'r> sqlx::FromRow<'r, R>,
+{
+    let cue = match row.try_get::<Option<String>, _>("cue_lang")? {
+        Some(lang) => Some(CueHit {
+            lang,
+            start_ms: to_u64(
+                row.try_get::<Option<i64>, _>("cue_start")?.unwrap_or(0),
+                "cue start",
+            )?,
+            end_ms: to_u64(
+                row.try_get::<Option<i64>, _>("cue_end")?.unwrap_or(0),
+                "cue end",
+            )?,
+            text: row
+                .try_get::<Option<String>, _>("cue_text")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Found {
+        item: items::decode(row)?,
+        cue,
     })
 }

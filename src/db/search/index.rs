@@ -98,6 +98,25 @@ pub(crate) async fn index_item(tx: &mut Tx, id: ItemId) -> Result<(), DbError> {
         .execute(conn)
         .await
         .map(|done| done.rows_affected()))?;
+    for tag in tag_keys(&item) {
+        on_tx!(tx, conn => sqlx::query("INSERT INTO item_tags (item_id, tag) VALUES ($1, $2)")
+            .bind(&item_id)
+            .bind(&tag)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    on_tx!(tx, conn => sqlx::query("UPDATE items SET uploader_key = $2 WHERE id = $1")
+        .bind(&item_id)
+        .bind(uploader_key(&item))
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// The keys `?tag=` finds the item by: the person's and the source's tags, folded, once each.
+pub(crate) fn tag_keys(item: &Item) -> Vec<String> {
     let mut tags: Vec<String> = item
         .user
         .tags
@@ -108,27 +127,16 @@ pub(crate) async fn index_item(tx: &mut Tx, id: ItemId) -> Result<(), DbError> {
         .collect();
     tags.sort();
     tags.dedup();
-    for tag in tags {
-        on_tx!(tx, conn => sqlx::query("INSERT INTO item_tags (item_id, tag) VALUES ($1, $2)")
-            .bind(&item_id)
-            .bind(&tag)
-            .execute(conn)
-            .await
-            .map(|done| done.rows_affected()))?;
-    }
-    let uploader = item
-        .source_meta
+    tags
+}
+
+/// The key `?uploader=` finds the item by.
+pub(crate) fn uploader_key(item: &Item) -> Option<String> {
+    item.source_meta
         .uploader
         .as_deref()
         .map(key)
-        .filter(|k| !k.is_empty());
-    on_tx!(tx, conn => sqlx::query("UPDATE items SET uploader_key = $2 WHERE id = $1")
-        .bind(&item_id)
-        .bind(uploader)
-        .execute(conn)
-        .await
-        .map(|done| done.rows_affected()))?;
-    Ok(())
+        .filter(|k| !k.is_empty())
 }
 
 /// Takes the item out of the index (its cues stay with its video file: see `remove_cues`).
@@ -164,6 +172,10 @@ pub(crate) async fn remove_item(tx: &mut Tx, id: ItemId) -> Result<(), DbError> 
 const CUES_PER_INSERT: usize = 200;
 
 /// Replaces the cues of the video file at `video_path` with `tracks`' cues.
+///
+/// All of a video's cues are written here, in one transaction of the one writer, so on SQLite
+/// their ids are one unbroken range (each new id is the highest plus one): `find` relies on
+/// it to ask the cue index about one video by a range of ids.
 pub(crate) async fn index_cues(
     tx: &mut Tx,
     video_path: &str,
@@ -181,16 +193,8 @@ pub(crate) async fn index_cues(
     for chunk in rows.chunks(CUES_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let n = i * 6;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6
-                )
+                let params: Vec<String> = (1..=6).map(|k| format!("${}", i * 6 + k)).collect();
+                format!("({})", params.join(", "))
             })
             .collect();
         let sql = format!(

@@ -35,30 +35,37 @@ pub struct Token {
 /// `unicode61` tokenizer does. Words that fold to nothing, or to more than
 /// [`MAX_TOKEN_BYTES`], are left out.
 pub fn tokens(text: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        let in_word = is_word_char(c) || (start.is_some() && is_combining_mark(c));
-        match (in_word, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                push_token(&mut out, text, s, i);
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        push_token(&mut out, text, s, text.len());
-    }
-    out
+    word_spans(text)
+        .filter_map(|(start, end)| {
+            let folded = fold(&text[start..end]);
+            (!folded.is_empty() && folded.len() <= MAX_TOKEN_BYTES).then_some(Token {
+                start,
+                end,
+                folded,
+            })
+        })
+        .collect()
 }
 
-fn push_token(out: &mut Vec<Token>, text: &str, start: usize, end: usize) {
-    let folded = fold(&text[start..end]);
-    if !folded.is_empty() && folded.len() <= MAX_TOKEN_BYTES {
-        out.push(Token { start, end, folded });
-    }
+/// Whether `text` holds a word that folds to more than [`MAX_TOKEN_BYTES`]: such a word is
+/// never indexed, so a search asking for it can never match.
+pub fn has_overlong_word(text: &str) -> bool {
+    word_spans(text).any(|(start, end)| fold(&text[start..end]).len() > MAX_TOKEN_BYTES)
+}
+
+/// Byte ranges of the maximal runs of word characters (with the combining marks that
+/// follow them) in `text`.
+fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let (start, _) = chars.by_ref().find(|&(_, c)| is_word_char(c))?;
+        while chars
+            .next_if(|&(_, c)| is_word_char(c) || is_combining_mark(c))
+            .is_some()
+        {}
+        let end = chars.peek().map_or(text.len(), |&(i, _)| i);
+        Some((start, end))
+    })
 }
 
 /// The indexed form of a word: compatibility-decomposed (`ﬁ` → `fi`, `²` → `2`), without

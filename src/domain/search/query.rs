@@ -7,7 +7,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::fold::tokens;
+use super::fold::{MAX_TOKEN_BYTES, has_overlong_word, tokens};
 
 /// Longer queries are refused rather than cut, so the user sees why nothing matched.
 pub const MAX_QUERY_CHARS: usize = 500;
@@ -51,6 +51,8 @@ pub enum QueryError {
     OnlyExclusions,
     /// More than [`MAX_QUERY_CHARS`] characters or [`MAX_CLAUSES`] clauses.
     TooLong,
+    /// A word to look for is longer than any indexed word, so nothing could match it.
+    WordTooLong,
 }
 
 impl fmt::Display for QueryError {
@@ -64,6 +66,11 @@ impl fmt::Display for QueryError {
                 f,
                 "the search is too long (at most {MAX_QUERY_CHARS} characters and \
                  {MAX_CLAUSES} words or phrases)"
+            ),
+            Self::WordTooLong => write!(
+                f,
+                "the search asks for a word longer than {MAX_TOKEN_BYTES} bytes; such words \
+                 are not indexed, so nothing could match it"
             ),
         }
     }
@@ -86,7 +93,7 @@ impl Query {
         }
         let mut clauses: Vec<Clause> = Vec::new();
         for chunk in chunks(q) {
-            for clause in chunk_clauses(&chunk) {
+            for clause in chunk_clauses(&chunk)? {
                 if !clauses.contains(&clause) {
                     clauses.push(clause);
                 }
@@ -237,13 +244,19 @@ fn chunks(q: &str) -> Vec<Chunk<'_>> {
     }
 }
 
-fn chunk_clauses(chunk: &Chunk<'_>) -> Vec<Clause> {
+/// The clauses of one chunk. A word too long to be indexed is left out, as it is left out
+/// of the text it would be found in (so a pasted URL still finds its item by its other
+/// words); a chunk asking for nothing but such a word is refused rather than ignored.
+fn chunk_clauses(chunk: &Chunk<'_>) -> Result<Vec<Clause>, QueryError> {
     // Inside quotes `*` is text like any other: the quotes ask for the words as typed.
     let starred = !chunk.quoted && chunk.text.ends_with('*');
     let mut words: Vec<String> = tokens(chunk.text.trim_end_matches('*'))
         .into_iter()
         .map(|t| t.folded)
         .collect();
+    if words.is_empty() && !chunk.negated && has_overlong_word(chunk.text) {
+        return Err(QueryError::WordTooLong);
+    }
     let clause = |term| Clause {
         term,
         negated: chunk.negated,
@@ -260,9 +273,9 @@ fn chunk_clauses(chunk: &Chunk<'_>) -> Vec<Clause> {
         let last = words.pop().unwrap_or_default();
         let mut out: Vec<Clause> = word_or_phrase(words).map(clause).into_iter().collect();
         out.push(clause(Term::Prefix(last)));
-        out
+        Ok(out)
     } else {
-        word_or_phrase(words).map(clause).into_iter().collect()
+        Ok(word_or_phrase(words).map(clause).into_iter().collect())
     }
 }
 
@@ -457,6 +470,31 @@ mod tests {
         assert_eq!(parse(&limit.join(" ")).len(), MAX_CLAUSES);
         // Repeats cost nothing, so they do not count.
         assert_eq!(parse(&"cat ".repeat(100)), [word("cat")]);
+    }
+
+    #[test]
+    fn a_word_too_long_to_be_indexed_is_refused_alone_and_left_out_beside_others() {
+        let long = "x".repeat(MAX_TOKEN_BYTES + 1);
+        for q in [
+            long.clone(),
+            format!("cat {long}"),
+            format!("\"{long}\""),
+            format!("{long}*"),
+        ] {
+            assert_eq!(Query::parse(&q), Err(QueryError::WordTooLong), "{q:?}");
+        }
+        // Inside a pasted URL it is dropped, as it is from the indexed URL.
+        assert_eq!(
+            parse(&format!("https://v.example/{long}/clip")),
+            [phrase(&["https", "v", "example", "clip"])]
+        );
+        // Excluding it excludes nothing.
+        assert_eq!(parse(&format!("cat -{long}")), [word("cat")]);
+        assert_eq!(
+            parse(&"x".repeat(MAX_TOKEN_BYTES)),
+            [word(&"x".repeat(MAX_TOKEN_BYTES))]
+        );
+        assert!(QueryError::WordTooLong.to_string().contains("64 bytes"));
     }
 
     #[test]

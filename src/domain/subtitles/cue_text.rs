@@ -4,9 +4,12 @@
 use super::{MAX_CUE_CHARS, SubtitleFormat};
 use crate::domain::text;
 
-/// The plain text of a cue's raw lines, at most `MAX_CUE_CHARS` characters. Consumes every
-/// line, but past the limit does no work on them.
-pub(super) fn cue_text<'a>(raw: impl Iterator<Item = &'a str>, format: SubtitleFormat) -> String {
+/// The plain text of a cue's raw lines, at most `MAX_CUE_CHARS` characters, and whether it
+/// was cut to fit. Consumes every line, but past the limit does no work on them.
+pub(super) fn cue_text<'a>(
+    raw: impl Iterator<Item = &'a str>,
+    format: SubtitleFormat,
+) -> (String, bool) {
     let mut text = String::new();
     let mut chars = 0;
     for line in raw {
@@ -24,13 +27,14 @@ pub(super) fn cue_text<'a>(raw: impl Iterator<Item = &'a str>, format: SubtitleF
         chars += line.chars().count();
         text.push_str(&line);
     }
-    if chars > MAX_CUE_CHARS {
+    let cut = chars > MAX_CUE_CHARS;
+    if cut {
         // Cut to exactly the limit so that parsing `to_webvtt`'s output does not cut again.
         text = text.chars().take(MAX_CUE_CHARS - 1).collect();
         text.truncate(text.trim_end().len());
         text.push('…');
     }
-    text
+    (text, cut)
 }
 
 /// Drops every tag (styling, voices, ruby, karaoke timestamps, SRT `<font>`) and, in SRT,

@@ -44,6 +44,17 @@ pub struct Cue {
     pub text: String,
 }
 
+/// What a file held, and what of it did not fit the caps (said in the log: a track that
+/// stops early or a cue that ends in `…` is otherwise a puzzle).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub cues: Vec<Cue>,
+    /// Cues past [`MAX_CUES`], left out.
+    pub cues_dropped: usize,
+    /// Cues whose text was cut to [`MAX_CUE_CHARS`].
+    pub texts_cut: usize,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum SubtitleError {
     TooLarge,
@@ -78,8 +89,8 @@ const MAX_TIME_MS: u64 = 100 * 3_600_000;
 /// YouTube's automatic captions end one cue and start the same text again within a few ms.
 const MERGE_GAP_MS: u64 = 10;
 
-/// Parses `bytes` as `format`, keeping every valid cue in file order.
-pub fn parse(bytes: &[u8], format: SubtitleFormat) -> Result<Vec<Cue>, SubtitleError> {
+/// Parses `bytes` as `format`, keeping every valid cue in file order, within the caps.
+pub fn parse(bytes: &[u8], format: SubtitleFormat) -> Result<Parsed, SubtitleError> {
     if bytes.len() > MAX_BYTES {
         return Err(SubtitleError::TooLarge);
     }
@@ -94,9 +105,9 @@ pub fn parse(bytes: &[u8], format: SubtitleFormat) -> Result<Vec<Cue>, SubtitleE
     if format == SubtitleFormat::Vtt {
         skip_vtt_header(&mut lines)?;
     }
-    let (cues, saw_timing) = read_cues(&mut lines, format);
-    if !cues.is_empty() {
-        Ok(cues)
+    let (parsed, saw_timing) = read_cues(&mut lines, format);
+    if !parsed.cues.is_empty() {
+        Ok(parsed)
     } else if format == SubtitleFormat::Srt && !saw_timing {
         // An HTML error page or a binary saved as `.srt` is not "subtitles with no cues".
         Err(SubtitleError::NotSubtitles)
@@ -160,9 +171,16 @@ fn skip_vtt_header(lines: &mut Lines<'_>) -> Result<(), SubtitleError> {
 
 /// Reads blocks until the end: returns the kept cues and whether any line looked like a
 /// timing line at all.
-fn read_cues(lines: &mut Lines<'_>, format: SubtitleFormat) -> (Vec<Cue>, bool) {
+fn read_cues(lines: &mut Lines<'_>, format: SubtitleFormat) -> (Parsed, bool) {
     let mut cues: Vec<Cue> = Vec::new();
+    let (mut cues_dropped, mut texts_cut) = (0, 0);
     let mut saw_timing = false;
+    // A WebVTT cue's text cannot hold `-->`, so such a line starts the next cue; in SRT only
+    // a line that is a timing line does (an arrow typed in the text is text).
+    let ends_text = |l: &str| match format {
+        SubtitleFormat::Vtt => l.contains("-->"),
+        SubtitleFormat::Srt => parse_timing(l, format).is_some(),
+    };
     // WebVTT ends a block only at an empty line (YouTube puts lines of one space inside cues);
     // hand-made SRT files often leave spaces on their separating lines.
     let is_blank = |l: &str| match format {
@@ -191,8 +209,8 @@ fn read_cues(lines: &mut Lines<'_>, format: SubtitleFormat) -> (Vec<Cue>, bool) 
             skip_block(lines, is_blank);
             continue;
         };
-        let raw = std::iter::from_fn(|| lines.next_if(|l| !is_blank(l) && !l.contains("-->")));
-        let text = cue_text(raw, format);
+        let raw = std::iter::from_fn(|| lines.next_if(|l| !is_blank(l) && !ends_text(l)));
+        let (text, cut) = cue_text(raw, format);
         if text.is_empty() {
             continue;
         }
@@ -207,15 +225,22 @@ fn read_cues(lines: &mut Lines<'_>, format: SubtitleFormat) -> (Vec<Cue>, bool) 
             continue;
         }
         if cues.len() == MAX_CUES {
-            break;
+            cues_dropped += 1;
+            continue;
         }
+        texts_cut += usize::from(cut);
         cues.push(Cue {
             start_ms,
             end_ms,
             text,
         });
     }
-    (cues, saw_timing)
+    let parsed = Parsed {
+        cues,
+        cues_dropped,
+        texts_cut,
+    };
+    (parsed, saw_timing)
 }
 
 /// Skips the rest of a block that is not a cue; a timing line starts a new block, as in browsers.

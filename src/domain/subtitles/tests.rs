@@ -11,11 +11,11 @@ fn cue(start_ms: u64, end_ms: u64, text: &str) -> Cue {
 }
 
 fn vtt(body: &str) -> Result<Vec<Cue>, SubtitleError> {
-    parse(body.as_bytes(), SubtitleFormat::Vtt)
+    parse(body.as_bytes(), SubtitleFormat::Vtt).map(|p| p.cues)
 }
 
 fn srt(body: &str) -> Result<Vec<Cue>, SubtitleError> {
-    parse(body.as_bytes(), SubtitleFormat::Srt)
+    parse(body.as_bytes(), SubtitleFormat::Srt).map(|p| p.cues)
 }
 
 #[test]
@@ -183,14 +183,21 @@ fn caps_on_cues_and_text() {
     let many: Vec<Cue> = (0..MAX_CUES as u64 + 5)
         .map(|i| cue(i, i + 1, &format!("cue {i}")))
         .collect();
-    let cues = vtt(&to_webvtt(&many)).unwrap();
-    assert_eq!(cues, many[..MAX_CUES]);
+    let parsed = parse(to_webvtt(&many).as_bytes(), SubtitleFormat::Vtt).unwrap();
+    assert_eq!(parsed.cues, many[..MAX_CUES]);
+    assert_eq!(
+        (parsed.cues_dropped, parsed.texts_cut),
+        (5, 0),
+        "what was left out is counted"
+    );
 
     let long = format!(
         "WEBVTT\n\n00:01.000 --> 00:02.000\n{}\n",
         "ab ".repeat(2_000)
     );
-    let text = &vtt(&long).unwrap()[0].text;
+    let parsed = parse(long.as_bytes(), SubtitleFormat::Vtt).unwrap();
+    assert_eq!((parsed.cues_dropped, parsed.texts_cut), (0, 1));
+    let text = &parsed.cues[0].text;
     assert_eq!(
         text.chars().count(),
         MAX_CUE_CHARS - 1,
@@ -213,14 +220,17 @@ fn written_webvtt_reads_back_the_same() {
     );
     let cues = srt(&hostile).unwrap();
     assert_eq!(cues.len(), 5);
-    assert_eq!(cues[0].text, "a --> b\nWEBVTT");
+    assert_eq!(cues[0].text, "a --> b\nWEBVTT\n-->");
     assert_eq!(cues[1].text, "alert(1)\n<script>alert(1)</script>");
     assert_eq!(cues[2].text, "eviltxt.exe nul [31mesc\n&lt; &amp; &gt;");
     assert_eq!(cues[3].text.chars().count(), MAX_CUE_CHARS);
     assert_eq!(cues[4].text, "👨\u{200D}👩 字幕 {not an override}\nNOTE");
 
     let written = to_webvtt(&cues);
-    assert!(written.starts_with("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\na --&gt; b\nWEBVTT\n\n"));
+    assert!(
+        written
+            .starts_with("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\na --&gt; b\nWEBVTT\n--&gt;\n\n")
+    );
     assert!(written.contains("\n00:00:09.000 --> 100:00:00.000\n"));
     assert!(!written.contains("<script>") && !written.contains('\u{202E}'));
     assert_eq!(vtt(&written).unwrap(), cues);
@@ -235,4 +245,20 @@ fn written_webvtt_reads_back_the_same() {
         "WEBVTT\n\n00:00:00.000 --> 00:00:00.001\na\nb\nc\n\n",
         "empty lines would end the cue"
     );
+}
+
+#[test]
+fn an_arrow_in_srt_text_is_text_but_a_timing_line_starts_the_next_cue() {
+    let file = "1\n00:00:01,000 --> 00:00:02,000\nfrom A --> to B\nand on\n\
+                00:00:03,000 --> 00:00:04,000\nno blank line before me\n";
+    assert_eq!(
+        srt(file).unwrap(),
+        [
+            cue(1_000, 2_000, "from A --> to B\nand on"),
+            cue(3_000, 4_000, "no blank line before me"),
+        ]
+    );
+    // In WebVTT a cue's text cannot hold `-->`: such a line ends it, as in browsers.
+    let file = "WEBVTT\n\n00:01.000 --> 00:02.000\nfrom A --> to B\n";
+    assert!(vtt(file).is_err());
 }

@@ -7,6 +7,7 @@ use super::sidecar::{self, SiblingNames};
 use crate::db::items::Item;
 use crate::db::renditions::Rendition;
 use crate::domain::export_name::{NameFields, NamePattern};
+use crate::domain::layout::subtitle_path;
 use crate::domain::{ItemKind, ThumbSize};
 use crate::storage::MediaRoot;
 
@@ -73,19 +74,29 @@ pub(super) fn plan_item(
             .iter()
             .map(|r| format!("{stem} - {}.mp4", r.quality.as_str()))
             .collect(),
+        subtitles: item
+            .subtitles
+            .iter()
+            .map(|t| (t.lang.to_string(), format!("{stem}.{}.vtt", t.lang)))
+            .collect(),
     };
-    let mut stored = vec![(names.media.clone(), item.paths.file.as_str())];
+    let mut stored = vec![(names.media.clone(), item.paths.file.clone())];
     if let Some(thumbnail) = &names.thumbnail {
-        stored.push((thumbnail.clone(), item.paths.thumbnail(ThumbSize::Large)));
+        let large = item.paths.thumbnail(ThumbSize::Large).to_string();
+        stored.push((thumbnail.clone(), large));
     }
     for (rendition, name) in renditions.iter().zip(&names.renditions) {
-        stored.push((name.clone(), rendition.path.as_str()));
+        stored.push((name.clone(), rendition.path.clone()));
+    }
+    for (track, (_, name)) in item.subtitles.iter().zip(&names.subtitles) {
+        let sidecar = subtitle_path(&item.paths.file, track.lang.as_str());
+        stored.push((name.clone(), sidecar));
     }
     let mut planned = Vec::with_capacity(stored.len() + 2);
     for (name, relative) in stored {
         planned.push(Planned {
             rel: at(&name),
-            content: Content::Media(media.resolve(relative)),
+            content: Content::Media(media.resolve(&relative)),
         });
     }
     planned.push(Planned {

@@ -5,6 +5,8 @@
 //! when nothing changed. Titles and URLs come from platforms: JSON escapes them itself, and
 //! the XML here escapes every markup character and drops what XML 1.0 cannot hold.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::clock;
@@ -20,6 +22,9 @@ pub(super) struct SiblingNames {
     pub nfo: Option<String>,
     /// Each rendition's file, in the renditions' order.
     pub renditions: Vec<String>,
+    /// Each subtitle track's file (`{stem}.{lang}.vtt`, as media servers look for them), by
+    /// language.
+    pub subtitles: Vec<(String, String)>,
 }
 
 #[derive(Serialize)]
@@ -68,6 +73,8 @@ struct FilesJson<'a> {
     thumbnail: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nfo: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    subtitles: BTreeMap<&'a str, &'a str>,
 }
 
 #[derive(Serialize)]
@@ -119,6 +126,11 @@ pub(super) fn info_json(
             media: &names.media,
             thumbnail: names.thumbnail.as_deref(),
             nfo: names.nfo.as_deref(),
+            subtitles: names
+                .subtitles
+                .iter()
+                .map(|(lang, file)| (lang.as_str(), file.as_str()))
+                .collect(),
         },
         renditions: renditions
             .iter()
