@@ -298,7 +298,7 @@ pub async fn prune(db: &Db, before: Timestamp) -> Result<(), DbError> {
         .map(|done| done.rows_affected()))?;
     on_pool!(db, pool => sqlx::query(
         "DELETE FROM webhook_events WHERE fanned_out = 1 AND created_at < $1 \
-         AND id NOT IN (SELECT event_id FROM webhook_deliveries)")
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)")
         .bind(before.as_millis())
         .execute(pool)
         .await

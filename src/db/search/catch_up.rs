@@ -32,8 +32,12 @@ pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError>
     let missing: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(match db {
         // Oldest first: SQLite numbers index rows in the order they are written, and a
         // search's ranking window (`find`) takes the highest numbers as the newest.
-        Db::Sqlite(..) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM search_docs) ORDER BY id",
-        Db::Postgres(_) => "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM item_search) ORDER BY id",
+        // `NOT EXISTS`, never `NOT IN (SELECT …)`: PostgreSQL runs the latter row by row
+        // against the whole list once it outgrows `work_mem` (minutes at 100,000 items).
+        Db::Sqlite(..) => "SELECT id FROM items WHERE NOT EXISTS \
+            (SELECT 1 FROM search_docs d WHERE d.item_id = items.id) ORDER BY id",
+        Db::Postgres(_) => "SELECT id FROM items WHERE NOT EXISTS \
+            (SELECT 1 FROM item_search s WHERE s.item_id = items.id) ORDER BY id",
     })
     .fetch_all(pool)
     .await)?;
@@ -66,7 +70,8 @@ pub async fn catch_up(db: &Db, media_root: &Path) -> Result<(u64, u64), DbError>
     let without_cues: Vec<(String, String)> = on_pool!(db, pool => sqlx::query_as(
         "SELECT video_path, MAX(subtitles) FROM items WHERE status = 'completed' \
          AND subtitles IS NOT NULL \
-         AND video_path NOT IN (SELECT video_path FROM subtitle_cues) GROUP BY video_path")
+         AND NOT EXISTS (SELECT 1 FROM subtitle_cues c WHERE c.video_path = items.video_path) \
+         GROUP BY video_path")
         .fetch_all(pool)
         .await)?;
     let mut videos = 0;
@@ -124,13 +129,13 @@ async fn forget_orphans(db: &Db) -> Result<(), DbError> {
     let statements: &[&str] = match db {
         Db::Sqlite(..) => &[
             "DELETE FROM item_search WHERE rowid IN \
-             (SELECT doc FROM search_docs WHERE item_id NOT IN (SELECT id FROM items))",
-            "DELETE FROM search_docs WHERE item_id NOT IN (SELECT id FROM items)",
-            "DELETE FROM item_tags WHERE item_id NOT IN (SELECT id FROM items)",
+             (SELECT doc FROM search_docs d WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.id = d.item_id))",
+            "DELETE FROM search_docs WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.id = search_docs.item_id)",
+            "DELETE FROM item_tags WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.id = item_tags.item_id)",
         ],
         Db::Postgres(_) => &[
-            "DELETE FROM item_search WHERE item_id NOT IN (SELECT id FROM items)",
-            "DELETE FROM item_tags WHERE item_id NOT IN (SELECT id FROM items)",
+            "DELETE FROM item_search WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.id = item_search.item_id)",
+            "DELETE FROM item_tags WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.id = item_tags.item_id)",
         ],
     };
     let mut tx = db.begin_write().await?;

@@ -106,10 +106,10 @@ const POSTGRES_EXCLUDED_PROBE: &str = "NOT EXISTS (SELECT 1 FROM item_search xs 
     AND NOT EXISTS (SELECT 1 FROM subtitle_cues xc \
      WHERE xc.video_path = items.video_path AND xc.doc @@ to_tsquery('simple', $17))";
 
-const POSTGRES_EXCLUDED: &str = "items.id NOT IN (SELECT s.item_id FROM item_search s \
-    WHERE s.doc @@ to_tsquery('simple', $17)) \
-    AND items.video_path NOT IN (SELECT c.video_path FROM subtitle_cues c \
-    WHERE c.doc @@ to_tsquery('simple', $17))";
+/// On PostgreSQL the set form would be `NOT IN (SELECT …)`, which runs row by row against
+/// the whole list once it outgrows `work_mem`; the per-item lookups are the anti-join its
+/// planner makes fast either way.
+const POSTGRES_EXCLUDED: &str = POSTGRES_EXCLUDED_PROBE;
 
 const FILTERS: &str = "($2 IS NULL OR items.status = $2) AND ($3 IS NULL OR items.platform = $3) \
     AND ($4 IS NULL OR items.kind = $4) AND ($5 IS NULL OR items.owner = $5) \
