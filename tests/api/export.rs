@@ -35,14 +35,14 @@ pub(crate) async fn export(settings: &Settings, args: &[&str], env: &[(&str, &st
 
 /// What a file in the export is: inode, mode bits, modification time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
+pub(crate) struct Seen {
     inode: u64,
     mode: u32,
     mtime_ns: i64,
 }
 
 /// Every file under `root` but the export's own bookkeeping, by relative path.
-fn tree(root: &Path) -> BTreeMap<String, Seen> {
+pub(crate) fn tree(root: &Path) -> BTreeMap<String, Seen> {
     let mut found = BTreeMap::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {

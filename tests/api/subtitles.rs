@@ -26,28 +26,6 @@ fn page() -> &'static str {
      </video></body></html>"
 }
 
-/// Every file under `root`, relative, `/`-separated.
-fn walkdir_files(root: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    out
-}
-
 on_both_backends! {
     async fn a_pages_subtitles_are_kept_served_counted_and_removed(backend: Backend) {
         let app = spawn_app(backend).await;
@@ -104,7 +82,7 @@ on_both_backends! {
         let dir = outside.path().join("export");
         let run = crate::export::export(&app.settings, &[dir.to_str().unwrap()], &[]).await;
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        let video = walkdir_files(&dir).into_iter().find(|p| p.ends_with(".mp4")).expect("the video exported");
+        let video = crate::export::tree(&dir).into_keys().find(|p| p.ends_with(".mp4")).expect("the video exported");
         let stem = video.trim_end_matches(".mp4");
         for lang in ["de", "en"] {
             let exported = std::fs::read(dir.join(format!("{stem}.{lang}.vtt"))).expect("a subtitle beside the video");

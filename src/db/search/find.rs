@@ -167,11 +167,15 @@ pub async fn find_with_window(db: &Db, f: &Find, window: i64) -> Result<Vec<Foun
     ask.window = Some((size, whole.as_str()));
     let wanted = f.limit as usize;
     // Own text ranks above every cue: when its window fills the page, that is the page.
-    let own = ask.page(find_sql::own_page(backend, excludes)).await?;
+    let own = ask
+        .page(find_sql::ranked_page(backend, excludes, true))
+        .await?;
     if own.found.len() >= wanted {
         return Ok(own.found);
     }
-    let page = ask.page(find_sql::ranked_page(backend, excludes)).await?;
+    let page = ask
+        .page(find_sql::ranked_page(backend, excludes, false))
+        .await?;
     let mut found = page.found;
     if found.len() >= wanted {
         return Ok(found);

@@ -221,39 +221,32 @@ pub(super) fn sorted_matches(
     )
 }
 
-/// A page of the own-text window alone, best first: when it is full, no cue could come
-/// before its items, and the cue window's scores (which read every cue holding the words)
-/// are not needed.
-pub(super) fn own_page(backend: Backend, excludes: bool) -> String {
-    let (windows, ranked) = (backend.windows(true), backend.ranked(true));
+/// A page of the ranked window, best first. The page is chosen on ids and scores only; the
+/// items' whole rows (descriptions and all) are read for the page alone.
+///
+/// `own_only`: the own-text window alone. When its page is full, no cue could come before
+/// its items, and the cue window's scores (which read every cue holding the words) are not
+/// needed. Otherwise the page says how many matches each window holds (`own_n`, `cue_n`)
+/// and how many of its items pass the filters (`ranked_n`).
+pub(super) fn ranked_page(backend: Backend, excludes: bool, own_only: bool) -> String {
+    let (windows, ranked) = (backend.windows(own_only), backend.ranked(own_only));
     let excluded = backend.excluded(excludes, true);
     let order = order(Sort::Relevance, false);
+    let (ranked_n, counts) = if own_only {
+        ("", "")
+    } else {
+        (
+            ", COUNT(*) OVER () AS ranked_n",
+            ", (SELECT COUNT(*) FROM own) AS own_n, (SELECT COUNT(*) FROM cue) AS cue_n, \
+             hits.ranked_n AS ranked_n",
+        )
+    };
     format!(
         "{windows}, page AS MATERIALIZED ( \
-           SELECT hits.item_id AS item_id, hits.score AS score, hits.cue_id AS cue_id \
+           SELECT hits.item_id AS item_id, hits.score AS score, hits.cue_id AS cue_id{ranked_n} \
              FROM ({ranked}) AS hits JOIN items ON items.id = hits.item_id \
             WHERE {FILTERS} AND {excluded} ORDER BY {order} LIMIT $15 OFFSET $16) \
-         SELECT {FOUND_COLUMNS} FROM page AS hits JOIN items ON items.id = hits.item_id \
-           LEFT JOIN subtitle_cues hc ON hc.id = hits.cue_id ORDER BY {order}"
-    )
-}
-
-/// A page of the ranked window, best first, with how many matches each window holds
-/// (`own_n`, `cue_n`) and how many of its items pass the filters (`ranked_n`). The page is
-/// chosen on ids and scores only; the items' whole rows (descriptions and all) are read for
-/// the page alone.
-pub(super) fn ranked_page(backend: Backend, excludes: bool) -> String {
-    let (windows, ranked) = (backend.windows(false), backend.ranked(false));
-    let excluded = backend.excluded(excludes, true);
-    let order = order(Sort::Relevance, false);
-    format!(
-        "{windows}, page AS MATERIALIZED ( \
-           SELECT hits.item_id AS item_id, hits.score AS score, hits.cue_id AS cue_id, \
-                  COUNT(*) OVER () AS ranked_n \
-             FROM ({ranked}) AS hits JOIN items ON items.id = hits.item_id \
-            WHERE {FILTERS} AND {excluded} ORDER BY {order} LIMIT $15 OFFSET $16) \
-         SELECT {FOUND_COLUMNS}, (SELECT COUNT(*) FROM own) AS own_n, \
-                (SELECT COUNT(*) FROM cue) AS cue_n, hits.ranked_n AS ranked_n \
+         SELECT {FOUND_COLUMNS}{counts} \
            FROM page AS hits JOIN items ON items.id = hits.item_id \
            LEFT JOIN subtitle_cues hc ON hc.id = hits.cue_id ORDER BY {order}"
     )
