@@ -1,7 +1,7 @@
-//! Indexing many items at once on PostgreSQL, for the catch-up after an upgrade or a restore:
-//! a statement per table per batch instead of several round trips per item (100,000 items
-//! took over ten minutes one by one). SQLite runs in-process, where round trips cost nothing,
-//! so it indexes item by item (`index::index_item`).
+//! PostgreSQL's index writer: a statement per table for any number of items, used for one
+//! item by `index::index_item` and for a batch by the catch-up after an upgrade or a restore
+//! (100,000 items took over ten minutes one by one). SQLite runs in-process, where round
+//! trips cost nothing, and writes item by item in `index_item`.
 
 use sqlx::PgConnection;
 
@@ -27,10 +27,16 @@ pub(crate) async fn index_items(conn: &mut PgConnection, ids: &[String]) -> Resu
             }
         }
     }
+    write_items(conn, &items).await?;
+    Ok(items.len() as u64)
+}
+
+/// (Re)writes the index rows of `items`: their search document, tags and uploader key.
+pub(crate) async fn write_items(conn: &mut PgConnection, items: &[Item]) -> Result<(), DbError> {
     let mut columns: [Vec<String>; 5] = Default::default();
     let (mut tag_items, mut tags) = (Vec::new(), Vec::new());
     let mut uploaders: Vec<Option<String>> = Vec::with_capacity(items.len());
-    for item in &items {
+    for item in items {
         let id = item.id.to_string();
         let doc = Document::of(item);
         for (column, value) in
@@ -79,5 +85,5 @@ pub(crate) async fn index_items(conn: &mut PgConnection, ids: &[String]) -> Resu
     .bind(&uploaders)
     .execute(&mut *conn)
     .await?;
-    Ok(items.len() as u64)
+    Ok(())
 }

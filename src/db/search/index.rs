@@ -7,6 +7,7 @@
 
 use super::super::items::{self, Item};
 use super::super::{DbError, Tx, on_tx, to_i64};
+use super::bulk;
 use crate::domain::ItemId;
 use crate::domain::search::index_text;
 use crate::domain::subtitle_track::SubtitleLang;
@@ -51,10 +52,10 @@ pub(crate) async fn index_item(tx: &mut Tx, id: ItemId) -> Result<(), DbError> {
     let Some(item) = items::get_in(tx, id).await? else {
         return remove_item(tx, id).await;
     };
-    let doc = Document::of(&item);
     let item_id = id.to_string();
     match tx {
         Tx::Sqlite(conn, _) => {
+            let doc = Document::of(&item);
             sqlx::query(
                 "INSERT INTO search_docs (item_id) VALUES ($1) ON CONFLICT (item_id) DO NOTHING",
             )
@@ -78,21 +79,10 @@ pub(crate) async fn index_item(tx: &mut Tx, id: ItemId) -> Result<(), DbError> {
                 .execute(&mut **conn)
                 .await?;
         }
-        Tx::Postgres(conn) => {
-            sqlx::query(
-                "INSERT INTO item_search (item_id, title, tags, uploader, body) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (item_id) DO UPDATE SET title = EXCLUDED.title, tags = EXCLUDED.tags, \
-                 uploader = EXCLUDED.uploader, body = EXCLUDED.body",
-            )
-            .bind(&item_id)
-            .bind(&doc.title)
-            .bind(&doc.tags)
-            .bind(&doc.uploader)
-            .bind(&doc.body)
-            .execute(&mut **conn)
-            .await?;
-        }
+        // The same writer as the catch-up's batches: one place knows PostgreSQL's rows.
+        Tx::Postgres(conn) => return bulk::write_items(conn, std::slice::from_ref(&item)).await,
     }
+    // SQLite only from here: PostgreSQL's writer did all of this.
     on_tx!(tx, conn => sqlx::query("DELETE FROM item_tags WHERE item_id = $1")
         .bind(&item_id)
         .execute(conn)
